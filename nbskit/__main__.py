@@ -1,0 +1,3 @@
+from nbskit.cli import main
+
+raise SystemExit(main())
