@@ -37,26 +37,32 @@ def _load(module_name: str):
         raise
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
-    parser = argparse.ArgumentParser(prog="nbskit", description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser; subcommand modules are imported only when their command runs."""
+    parser = argparse.ArgumentParser(prog="nbskit", description="nbskit: semantic facial NeRF heads (NeRFBlendShape) from monocular video.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = {}
-    for name, (module_name, help_text) in COMMANDS.items():
-        module = _load(module_name)
-        if module is None:
-            continue
-        modules[name] = module
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
-    return parser, modules
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser, modules = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        build_parser().parse_args(argv)  # prints help or the usage error and exits
+        build_parser().print_help()
         return 2
-    return int(modules[args.command].run(args) or 0)
+    name = argv[0]
+    module_name, help_text = COMMANDS[name]
+    module = _load(module_name)
+    if module is None:
+        print(f"nbskit {name}: not available in this installation ({module_name} is missing)", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog=f"nbskit {name}", description=help_text)
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[1:])
+    args.command = name
+    return int(module.run(args) or 0)
 
 
 if __name__ == "__main__":
