@@ -1,0 +1,210 @@
+"""Hash-encoding throughput: samples/s of forward and forward+backward, per backend and device.
+
+Default shape: the paper grid (16 levels, F=4, T=2^14), 2^17 samples, 2 frames, K=46 expression
+bases (the FaceWarehouse count) plus the mean table. Two operations are timed:
+
+- ``blend+encode``: :func:`encode_blended` on the K+1 tables (what the field calls);
+- ``encode``: :func:`hash_encode` on B already-blended tables (the lookup alone).
+
+Run ``nbskit bench encode`` (or ``python -m bench.encode``) from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+import torch
+from tqdm import tqdm
+
+from bench.common import (
+    add_timing_arguments,
+    apply_thread_setting,
+    describe_machine_line,
+    format_table,
+    machine_description,
+    time_call,
+    write_json,
+)
+from nbskit.encoding import (
+    HashGridConfig,
+    available_encoder_backends,
+    blend_tables,
+    encode_blended,
+    hash_encode,
+)
+
+REFERENCE_BACKEND = "torch"
+DTYPES = {"float32": torch.float32, "float16": torch.float16}
+OPERATIONS = ("blend+encode", "encode")
+PASSES = ("forward", "forward+backward")
+TABLE_COLUMNS = [
+    ("device", "device", ""),
+    ("backend", "backend", ""),
+    ("dtype", "tables", ""),
+    ("operation", "operation", ""),
+    ("pass", "pass", ""),
+    ("median_ms", "median ms", ".2f"),
+    ("median_cpu_ms", "cpu-time ms", ".2f"),
+    ("msamples_per_s", "M samples/s", ".3f"),
+    ("speedup_vs_torch", "x torch", ".1f"),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", type=int, default=2**17, help="samples per call (default 2^17)")
+    parser.add_argument("--frames", type=int, default=2, help="frames (blended tables) per call (default 2)")
+    parser.add_argument("-K", "--expressions", type=int, default=46, help="expression bases K (default 46)")
+    parser.add_argument("--backends", default=None, help="comma-separated backends (default: all available)")
+    parser.add_argument(
+        "--devices", default=None, help="comma-separated devices (default: cpu, and cuda if present)"
+    )
+    parser.add_argument(
+        "--dtypes", default="float32", help="table dtypes to try: float32,float16 (default float32)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    add_timing_arguments(parser, default_out="encode.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    device: torch.device
+    backend: str
+    dtype_name: str
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_thread_setting(args.threads)
+    config = HashGridConfig()
+    cases = list_cases(args)
+    if not cases:
+        print("no backend can run the requested devices/dtypes", file=sys.stderr)
+        return 1
+    rows = []
+    progress = tqdm(total=len(cases) * len(OPERATIONS) * len(PASSES), desc="bench encode", unit="case")
+    for case in cases:
+        inputs = make_inputs(config, case, args)
+        for operation in OPERATIONS:
+            for pass_name in PASSES:
+                progress.set_postfix_str(f"{case.device.type}/{case.backend}/{operation}/{pass_name}")
+                fn = make_call(config, case, inputs, operation, backward=pass_name == "forward+backward")
+                timing = time_call(fn, case.device, args.warmup, args.repeats)
+                rows.append(
+                    {
+                        "device": case.device.type,
+                        "backend": case.backend,
+                        "dtype": case.dtype_name,
+                        "operation": operation,
+                        "pass": pass_name,
+                        "median_ms": timing.median * 1e3,
+                        "median_cpu_ms": timing.median_cpu * 1e3,
+                        "msamples_per_s": args.samples / timing.median / 1e6,
+                        **timing.as_dict(),
+                    }
+                )
+                progress.update()
+    progress.close()
+    add_speedups(rows)
+    machine = machine_description()
+    settings = {
+        "config": dataclasses.asdict(config),
+        "samples": args.samples,
+        "frames": args.frames,
+        "expressions": args.expressions,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+    }
+    print(f"hash encoding, paper grid, {args.samples:,} samples, {args.frames} frames, K={args.expressions}")
+    print(describe_machine_line(machine))
+    print(format_table(rows, TABLE_COLUMNS))
+    path = write_json(
+        args.out, {"benchmark": "encode", "machine": machine, "settings": settings, "rows": rows}
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def list_cases(args: argparse.Namespace) -> list[Case]:
+    """Every (device, backend, dtype) that can run, the torch reference first on each device."""
+    devices = (
+        args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
+    wanted = set(args.backends.split(",")) if args.backends else None
+    cases = []
+    for device_name in devices:
+        device = torch.device(device_name)
+        for dtype_name in args.dtypes.split(","):
+            if dtype_name not in DTYPES:
+                raise SystemExit(f"--dtypes: unknown dtype {dtype_name!r}; choose from {sorted(DTYPES)}")
+            for backend in available_encoder_backends(device, DTYPES[dtype_name]):
+                if wanted is None or backend in wanted:
+                    cases.append(Case(device, backend, dtype_name))
+    return sorted(
+        cases, key=lambda case: (case.device.type, case.dtype_name, case.backend != REFERENCE_BACKEND)
+    )
+
+
+def make_inputs(config: HashGridConfig, case: Case, args: argparse.Namespace) -> dict:
+    generator = torch.Generator().manual_seed(args.seed)
+    dtype = DTYPES[case.dtype_name]
+    num_tables = args.expressions + 1
+    tables = torch.empty(num_tables, config.total_entries, config.features).uniform_(
+        -1, 1, generator=generator
+    )
+    w = torch.rand(args.frames, args.expressions, generator=generator)
+    coefficients = torch.cat([torch.ones(args.frames, 1), w], dim=1)
+    inputs = {
+        "x": torch.rand(args.samples, 3, generator=generator),
+        "frame": torch.randint(0, args.frames, (args.samples,), generator=generator),
+        "tables": tables.to(dtype),
+        "coefficients": coefficients.to(dtype),
+        "blended": blend_tables(tables, coefficients).to(dtype),
+        "grad_out": torch.randn(args.samples, config.output_dim, generator=generator).to(dtype),
+    }
+    return {name: tensor.to(case.device) for name, tensor in inputs.items()}
+
+
+def make_call(config: HashGridConfig, case: Case, inputs: dict, operation: str, backward: bool):
+    """A zero-argument closure that runs one timed call."""
+    trainable = inputs["tables"] if operation == "blend+encode" else inputs["blended"]
+    trainable.requires_grad_(backward)
+
+    def encode() -> torch.Tensor:
+        if operation == "blend+encode":
+            return encode_blended(
+                inputs["x"], trainable, inputs["coefficients"], inputs["frame"], config, backend=case.backend
+            )
+        return hash_encode(inputs["x"], trainable, inputs["frame"], config, backend=case.backend)
+
+    def forward_only() -> None:
+        with torch.no_grad():
+            encode()
+
+    def forward_backward() -> None:
+        trainable.grad = None
+        encode().backward(inputs["grad_out"])
+
+    return forward_backward if backward else forward_only
+
+
+def add_speedups(rows: list[dict]) -> None:
+    """Speed-up over the torch row with the same device, dtype, operation and pass."""
+    reference = {
+        (row["device"], row["dtype"], row["operation"], row["pass"]): row["median_ms"]
+        for row in rows
+        if row["backend"] == REFERENCE_BACKEND
+    }
+    for row in rows:
+        baseline = reference.get((row["device"], row["dtype"], row["operation"], row["pass"]))
+        row["speedup_vs_torch"] = baseline / row["median_ms"] if baseline else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""``nbskit bench NAME``: run one of the benchmark scripts in the checkout's ``bench/`` folder.
+
+Benchmarks live beside the sources (``bench/NAME.py``), not in the installed package: each module
+defines ``add_arguments(parser)`` and ``run(args) -> int``. To add one, create the module and list it
+in ``BENCHMARKS``; names whose module does not exist yet are simply not offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+# name -> (module in the checkout's bench/ package, one-line help)
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "encode": ("bench.encode", "hash-encoding samples/s, forward and forward+backward, per backend"),
+    "march": ("bench.march", "occupancy-grid marching and compositing throughput, per backend"),
+    "step": ("bench.step", "one training step (render, loss, backward, optimiser), per backend"),
+}
+
+CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    modules = load_benchmarks()
+    parser.set_defaults(bench_modules=modules)
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+    for name, module in modules.items():
+        help_text = BENCHMARKS[name][1]
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.benchmark is None:
+        offered = ", ".join(args.bench_modules) or f"none (no bench/ package under {CHECKOUT_ROOT})"
+        print(f"usage: nbskit bench BENCHMARK [options]; available: {offered}", file=sys.stderr)
+        return 2
+    return int(args.bench_modules[args.benchmark].run(args) or 0)
+
+
+def load_benchmarks() -> dict[str, object]:
+    """Import every listed benchmark that exists in the checkout."""
+    if not (CHECKOUT_ROOT / "bench" / "__init__.py").is_file():
+        return {}
+    if str(CHECKOUT_ROOT) not in sys.path:
+        sys.path.insert(0, str(CHECKOUT_ROOT))
+    modules = {}
+    for name, (module_name, _) in BENCHMARKS.items():
+        try:
+            modules[name] = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name is None or not module_name.startswith(err.name):
+                raise
+    return modules

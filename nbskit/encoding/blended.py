@@ -1,0 +1,163 @@
+"""Blended hash tables: K+1 tables mixed per frame by expression coefficients.
+
+The mean table h0 has the constant coefficient 1 and each expression basis h_i the frame's
+(clamped) coefficient w_i, so frame b reads ``h_b = h0 + sum_i w_bi h_i = c_b @ tables``. Because
+trilinear lookup is linear in the table, blending before or after the lookup gives the same
+numbers; the torch backend blends first (one matmul), compiled backends may fuse the two.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .backends import ENCODE_BLENDED, select_encoder_backend
+from .config import HashGridConfig
+from .hashgrid import check_encode_inputs, hash_encode_torch
+
+INIT_RANGE = 1e-4  # tables start as U(-1e-4, 1e-4), as in the paper
+
+
+def encode_blended(
+    x: torch.Tensor,
+    tables: torch.Tensor,
+    coefficients: torch.Tensor,
+    frame: torch.Tensor,
+    config: HashGridConfig,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """Encode points with the table of their frame, blended from K+1 tables.
+
+    Args:
+        x: [N, 3] positions in [0, 1]^3 (samples outside encode to zeros).
+        tables: [K+1, total_entries, F] mean table first, then the K bases.
+        coefficients: [B, K+1] per-frame blend weights (first column normally 1).
+        frame: [N] integer in [0, B): which row of ``coefficients`` each sample uses.
+        config: the grid layout of the tables.
+        backend: force one backend by name; None picks the fastest available.
+
+    Returns:
+        [N, L*F], differentiable in ``tables`` and ``coefficients``.
+    """
+    check_encode_inputs(x, tables, frame, config)
+    check_coefficients(coefficients, tables)
+    entry = select_encoder_backend(ENCODE_BLENDED, backend, x.device, tables.dtype)
+    if entry.encode_blended is not None:
+        return entry.encode_blended(x, tables, coefficients, frame, config)
+    return entry.hash_encode(x, blend_tables(tables, coefficients), frame, config)
+
+
+def encode_blended_torch(
+    x: torch.Tensor,
+    tables: torch.Tensor,
+    coefficients: torch.Tensor,
+    frame: torch.Tensor,
+    config: HashGridConfig,
+) -> torch.Tensor:
+    """The torch backend of :func:`encode_blended`: blend (one matmul), then look up."""
+    return hash_encode_torch(x, blend_tables(tables, coefficients), frame, config)
+
+
+def blend_tables(tables: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
+    """[K+1, total, F] tables and [B, K+1] coefficients -> [B, total, F] blended tables."""
+    num_tables, total, features = tables.shape
+    blended = coefficients.to(tables.dtype) @ tables.reshape(num_tables, total * features)
+    return blended.reshape(coefficients.shape[0], total, features)
+
+
+def check_coefficients(coefficients: torch.Tensor, tables: torch.Tensor) -> None:
+    """Raise a ValueError unless coefficients are [B, K+1] for these tables, on their device."""
+    if coefficients.ndim != 2 or coefficients.shape[1] != tables.shape[0]:
+        raise ValueError(
+            f"coefficients must be [B, K+1={tables.shape[0]}] (one row per frame); got {tuple(coefficients.shape)}"
+        )
+    if coefficients.device != tables.device:
+        raise ValueError(f"coefficients on {coefficients.device} but tables on {tables.device}")
+
+
+class BlendedHashGrid(nn.Module):
+    """A mean hash table plus K expression-basis tables, blended per frame.
+
+    Parameters:
+        mean_table: [1, total_entries, F], h0.
+        basis_tables: [K, total_entries, F], h1..hK.
+    Buffers:
+        expression_min, expression_max: [K] range of each coefficient over the training frames;
+            coefficients are clamped to it at every forward pass (DESIGN.md §3).
+    """
+
+    def __init__(
+        self,
+        config: HashGridConfig,
+        num_expressions: int,
+        expression_min,
+        expression_max,
+        backend: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.num_expressions = int(num_expressions)
+        self.backend = backend
+        low = _as_float_vector(expression_min, "expression_min", self.num_expressions)
+        high = _as_float_vector(expression_max, "expression_max", self.num_expressions)
+        if bool((low > high).any()):
+            bad = int(torch.nonzero(low > high)[0])
+            raise ValueError(
+                f"expression_min[{bad}]={float(low[bad])} exceeds expression_max[{bad}]={float(high[bad])}"
+            )
+        self.register_buffer("expression_min", low)
+        self.register_buffer("expression_max", high)
+        shape = (config.total_entries, config.features)
+        self.mean_table = nn.Parameter(torch.empty(1, *shape).uniform_(-INIT_RANGE, INIT_RANGE))
+        self.basis_tables = nn.Parameter(
+            torch.empty(self.num_expressions, *shape).uniform_(-INIT_RANGE, INIT_RANGE)
+        )
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.output_dim
+
+    def tables(self) -> torch.Tensor:
+        """[K+1, total_entries, F]: h0 followed by the bases (a copy made at every call; the two
+        are separate parameters so that losses and optimiser groups can treat the bases apart)."""
+        return torch.cat([self.mean_table, self.basis_tables], dim=0)
+
+    def coefficients(self, w: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+        """Blend weights (1, w) per frame.
+
+        Args:
+            w: [B, K] (or [K] for one frame) expression coefficients.
+            clamp: clamp w to [expression_min, expression_max] first.
+        Returns:
+            [B, K+1]
+        """
+        w = torch.as_tensor(w, dtype=self.expression_min.dtype, device=self.expression_min.device)
+        if w.ndim == 1:
+            w = w[None]
+        if w.ndim != 2 or w.shape[1] != self.num_expressions:
+            raise ValueError(f"w must be [B, K={self.num_expressions}] or [K]; got {tuple(w.shape)}")
+        if clamp:
+            w = torch.clamp(w, self.expression_min, self.expression_max)
+        return torch.cat([torch.ones_like(w[:, :1]), w], dim=1)
+
+    def forward(
+        self, x01: torch.Tensor, frame: torch.Tensor, w: torch.Tensor, clamp: bool = True
+    ) -> torch.Tensor:
+        """[N, 3] points in [0,1]^3, [N] frame index, [B, K] coefficients -> [N, L*F]."""
+        return self.forward_coefficients(x01, frame, self.coefficients(w, clamp=clamp))
+
+    def forward_coefficients(
+        self, x01: torch.Tensor, frame: torch.Tensor, coefficients: torch.Tensor
+    ) -> torch.Tensor:
+        """Encode with raw blend weights [B, K+1], no clamp (e.g. the occupancy update, paper Eq. 9)."""
+        return encode_blended(x01, self.tables(), coefficients, frame, self.config, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return f"{self.config}, num_expressions={self.num_expressions}, backend={self.backend!r}"
+
+
+def _as_float_vector(values, name: str, length: int) -> torch.Tensor:
+    tensor = torch.as_tensor(values, dtype=torch.float32).detach().cpu().clone()
+    if tensor.shape != (length,):
+        raise ValueError(f"{name} must have shape [K={length}]; got {tuple(tensor.shape)}")
+    return tensor
