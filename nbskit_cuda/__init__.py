@@ -1,7 +1,213 @@
-"""nbskit_cuda: the compiled core of nbskit.
+"""nbskit_cuda: the compiled core of nbskit, and the loader that builds it on first use.
 
-Will hold the C++/OpenMP and CUDA kernels for the hot paths (blended hash encoding forward and
-backward with a per-sample frame index, occupancy-grid marching, compositing forward and backward)
-and the loader that builds them just in time with ``torch.utils.cpp_extension.load``. Until they
-land, nbskit runs on its pure-PyTorch reference backend.
+Two extensions are built from ``csrc/`` with ``torch.utils.cpp_extension.load``:
+
+- ``cpu``: C++ kernels parallelised with ``at::parallel_for`` (hash encoding, marching,
+  compositing); needs a C++ compiler and ninja.
+- ``cuda``: the same kernels for NVIDIA GPUs; needs a CUDA build of torch, a visible GPU and nvcc.
+
+Nothing is built at import. The first :func:`load_extension` call of a kind builds it (a minute or
+two) into ``$NBSKIT_CACHE/torch_extensions/<torch>-<kind>-<source hash>`` (default cache
+``~/.cache/nbskit``) under a file lock, so concurrent processes build once and then share it. A
+failed build is reported once, with the path of its log, and the caller falls back to the torch
+reference. ``NBSKIT_NO_COMPILED=1`` disables both extensions; ``python -m nbskit_cuda.build`` builds
+ahead of time; ``nbskit doctor`` reports what is available and why not.
 """
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+CSRC = Path(__file__).resolve().parent / "csrc"
+KINDS = ("cpu", "cuda")
+SOURCES = {
+    "cpu": ("bindings_cpu.cpp", "hash_encode_cpu.cpp", "large_buffer_cpu.cpp", "render_cpu.cpp"),
+    "cuda": ("bindings_cuda.cpp", "hash_encode_cuda.cu", "render_cuda.cu"),
+}
+# -ffp-contract=off / --fmad=false: a fused multiply-add would round grid positions differently from the torch
+# reference and move samples across cell boundaries on the fine levels. -fopenmp: at::parallel_for
+# is inlined from the ATen headers and only runs in parallel when compiled with OpenMP.
+CXX_FLAGS = ("-O3", "-ffp-contract=off", "-fopenmp")
+NVCC_FLAGS = ("-O3", "--fmad=false")
+DISABLE_ENV = "NBSKIT_NO_COMPILED"
+CACHE_ENV = "NBSKIT_CACHE"
+BUILD_LOG = "build.log"
+LOCK_FILE = "nbskit-build.lock"
+TORCH_BATON = "lock"  # torch's own build baton; a crashed build leaves it behind and hangs the next
+SOURCE_HASH_CHARS = 12
+
+
+@dataclass(frozen=True)
+class ExtensionStatus:
+    """Whether one compiled extension can be used here, and why (not).
+
+    Attributes:
+        kind: ``"cpu"`` or ``"cuda"``.
+        available: True when the extension is loaded and usable.
+        reason: one line: where it was loaded from, or why it cannot be used.
+        log_path: the compiler log of a failed build, else None.
+    """
+
+    kind: str
+    available: bool
+    reason: str
+    log_path: Path | None = None
+
+
+_LOADED: dict[str, tuple[ModuleType | None, ExtensionStatus]] = {}
+
+
+def cache_root() -> Path:
+    """Folder holding every build (``$NBSKIT_CACHE`` or ``~/.cache/nbskit``)."""
+    base = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "nbskit"
+    return Path(base).expanduser() / "torch_extensions"
+
+
+def source_files(kind: str) -> list[Path]:
+    """The sources compiled for ``kind`` (headers included, since they change the build too)."""
+    _check_kind(kind)
+    return [CSRC / name for name in SOURCES[kind]] + sorted(CSRC.glob("*.h"))
+
+
+def source_hash(kind: str) -> str:
+    """Short hash of the sources, flags and interpreter: a new value means a fresh build."""
+    digest = hashlib.sha256()
+    for path in source_files(kind):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    digest.update(repr((CXX_FLAGS, NVCC_FLAGS, sys.version_info[:2])).encode())
+    return digest.hexdigest()[:SOURCE_HASH_CHARS]
+
+
+def build_directory(kind: str) -> Path:
+    """Where ``kind`` is built and cached for this torch version and these sources."""
+    return cache_root() / f"{torch.__version__}-{kind}-{source_hash(kind)}"
+
+
+def missing_prerequisite(kind: str) -> str | None:
+    """Why ``kind`` cannot be built here (no compiler, no GPU...), or None if it can be tried."""
+    _check_kind(kind)
+    if os.environ.get(DISABLE_ENV, "") not in ("", "0"):
+        return f"disabled by {DISABLE_ENV}={os.environ[DISABLE_ENV]}"
+    from torch.utils import cpp_extension
+
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None:
+        return f"no C++ compiler ({compiler!r} not on PATH; set CXX)"
+    if not cpp_extension.is_ninja_available():
+        return "ninja is not installed (pip install ninja)"
+    if kind == "cuda":
+        if torch.version.cuda is None:
+            return f"this torch ({torch.__version__}) is a CPU-only build"
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is visible"
+        if cpp_extension.CUDA_HOME is None or not (Path(cpp_extension.CUDA_HOME) / "bin" / "nvcc").exists():
+            return "nvcc not found (set CUDA_HOME to the CUDA toolkit)"
+    return None
+
+
+def load_extension(kind: str) -> ModuleType | None:
+    """The compiled extension ``kind``, building it on first use; None (warned once) if unusable."""
+    _check_kind(kind)
+    if kind not in _LOADED:
+        _LOADED[kind] = _load_or_explain(kind)
+        module, status = _LOADED[kind]
+        if module is None and status.log_path is not None:
+            warnings.warn(
+                f"nbskit: building the compiled {kind} core failed (log: {status.log_path}); "
+                "using the torch reference. Run `nbskit doctor` for details.",
+                stacklevel=2,
+            )
+    return _LOADED[kind][0]
+
+
+def extension_status(kind: str, build: bool = True) -> ExtensionStatus:
+    """Status of ``kind``; with ``build=False`` nothing is compiled (unbuilt means unavailable)."""
+    _check_kind(kind)
+    if kind in _LOADED:
+        return _LOADED[kind][1]
+    if not build:
+        missing = missing_prerequisite(kind)
+        if missing is not None:
+            return ExtensionStatus(kind, False, missing)
+        cached = any(build_directory(kind).glob(f"{_module_name(kind)}*.so"))
+        return ExtensionStatus(
+            kind, False, "built in the cache, not loaded yet" if cached else "not built yet"
+        )
+    load_extension(kind)
+    return _LOADED[kind][1]
+
+
+def _load_or_explain(kind: str) -> tuple[ModuleType | None, ExtensionStatus]:
+    missing = missing_prerequisite(kind)
+    if missing is not None:
+        return None, ExtensionStatus(kind, False, missing)
+    directory = build_directory(kind)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        with _exclusive_lock(directory / LOCK_FILE):
+            (directory / TORCH_BATON).unlink(missing_ok=True)  # we hold the lock: any baton is stale
+            module = _compile(kind, directory)
+    except Exception as err:  # noqa: BLE001 -- any failure means "fall back", never crash the caller
+        log_path = directory / BUILD_LOG
+        _write_atomic(log_path, f"{type(err).__name__}: {err}\n")
+        return None, ExtensionStatus(kind, False, f"build failed ({type(err).__name__})", log_path)
+    (directory / BUILD_LOG).unlink(missing_ok=True)
+    return module, ExtensionStatus(kind, True, f"built in {directory}")
+
+
+def _compile(kind: str, directory: Path) -> ModuleType:
+    from torch.utils import cpp_extension
+
+    return cpp_extension.load(
+        name=_module_name(kind),
+        sources=[str(CSRC / name) for name in SOURCES[kind]],
+        extra_cflags=list(CXX_FLAGS),
+        extra_cuda_cflags=list(NVCC_FLAGS),
+        extra_include_paths=[str(CSRC)],
+        build_directory=str(directory),
+        verbose=False,
+    )
+
+
+def _module_name(kind: str) -> str:
+    return f"nbskit_{kind}_{source_hash(kind)}"
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` (no-op where fcntl does not exist)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown compiled extension kind {kind!r}; expected one of {KINDS}")

@@ -1,0 +1,143 @@
+"""The encoder's share of one training step, per encoding backend: blend + encode, backward, Adam.
+
+One step over the paper grid (K+1 tables) with B frames x N samples: ``encode_blended`` forward, a
+backward pass from a fixed output gradient (standing in for the MLP's), and ``Adam.step`` on the
+tables with the paper's settings (lr 1e-3, betas (0.9, 0.99), eps 1e-15; ``fused=True`` on CUDA).
+Each phase is timed separately (synchronised), so the table shows where the time goes.
+
+Run ``nbskit bench step`` (or ``python -m bench.step``) from the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+from tqdm import tqdm
+
+from bench.common import (
+    add_timing_arguments,
+    apply_thread_setting,
+    describe_machine_line,
+    format_table,
+    machine_description,
+    write_json,
+)
+from nbskit.encoding import HashGridConfig, available_encoder_backends, encode_blended
+
+ADAM = {"lr": 1e-3, "betas": (0.9, 0.99), "eps": 1e-15}
+PHASES = ("forward", "backward", "adam", "step")
+TABLE_COLUMNS = [
+    ("device", "device", ""),
+    ("backend", "backend", ""),
+    ("forward", "forward ms", ".2f"),
+    ("backward", "backward ms", ".2f"),
+    ("adam", "adam ms", ".2f"),
+    ("step", "step ms", ".2f"),
+    ("msamples_per_s", "M samples/s", ".3f"),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--samples", type=int, default=2**17, help="samples per step (default 2^17)")
+    parser.add_argument("--frames", type=int, default=2, help="frames per step (default 2)")
+    parser.add_argument("-K", "--expressions", type=int, default=46, help="expression bases K (default 46)")
+    parser.add_argument(
+        "--devices", default=None, help="comma-separated devices (default: cpu, and cuda if present)"
+    )
+    parser.add_argument("--backends", default=None, help="comma-separated backends (default: all available)")
+    parser.add_argument("--seed", type=int, default=0)
+    add_timing_arguments(parser, default_out="step.json")
+
+
+def time_step(device: torch.device, backend: str, args: argparse.Namespace, config: HashGridConfig) -> dict:
+    """Median milliseconds of each phase over ``args.repeats`` steps (after ``args.warmup``)."""
+    generator = torch.Generator().manual_seed(args.seed)
+    tables = torch.empty(args.expressions + 1, config.total_entries, config.features).uniform_(
+        -1e-4, 1e-4, generator=generator
+    )
+    tables = torch.nn.Parameter(tables.to(device))
+    w = torch.rand(args.frames, args.expressions, generator=generator)
+    coefficients = torch.cat([torch.ones(args.frames, 1), w], dim=1).to(device)
+    x = torch.rand(args.samples, 3, generator=generator).to(device)
+    frame = torch.randint(0, args.frames, (args.samples,), generator=generator).to(device)
+    grad_out = torch.randn(args.samples, config.output_dim, generator=generator).to(device)
+    optimizer = torch.optim.Adam([tables], **ADAM, fused=device.type == "cuda")
+
+    def now() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    samples = {phase: [] for phase in PHASES}
+    for repeat in range(args.warmup + args.repeats):
+        optimizer.zero_grad(set_to_none=True)
+        start = now()
+        out = encode_blended(x, tables, coefficients, frame, config, backend=backend)
+        encoded = now()
+        out.backward(grad_out)
+        backward = now()
+        optimizer.step()
+        end = now()
+        if repeat >= args.warmup:
+            for phase, seconds in zip(
+                PHASES, (encoded - start, backward - encoded, end - backward, end - start)
+            ):
+                samples[phase].append(seconds * 1e3)
+    return {phase: float(torch.tensor(values).median()) for phase, values in samples.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_thread_setting(args.threads)
+    config = HashGridConfig()
+    devices = (
+        args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
+    wanted = set(args.backends.split(",")) if args.backends else None
+    cases = [
+        (torch.device(d), b)
+        for d in devices
+        for b in available_encoder_backends(d)
+        if wanted is None or b in wanted
+    ]
+    rows = []
+    for device, backend in tqdm(cases, desc="bench step", unit="backend"):
+        phases = time_step(device, backend, args, config)
+        rows.append(
+            {
+                "device": device.type,
+                "backend": backend,
+                **phases,
+                "msamples_per_s": args.samples / phases["step"] / 1e3,
+            }
+        )
+    machine = machine_description()
+    print(
+        f"encoder share of a training step: paper grid, K={args.expressions}, {args.frames} frames, "
+        f"{args.samples:,} samples, Adam {ADAM}"
+    )
+    print(describe_machine_line(machine))
+    print(format_table(rows, TABLE_COLUMNS))
+    settings = {
+        "samples": args.samples,
+        "frames": args.frames,
+        "expressions": args.expressions,
+        "adam": {**ADAM, "fused_on_cuda": True},
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+    }
+    path = write_json(args.out, {"benchmark": "step", "machine": machine, "settings": settings, "rows": rows})
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

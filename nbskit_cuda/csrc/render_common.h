@@ -1,0 +1,63 @@
+// Input validation and parameter packing shared by the CPU and CUDA render entry points.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "render_math.h"
+
+namespace nbskit {
+
+inline void check_float_tensor(const at::Tensor& t, at::IntArrayRef shape, const char* name) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat && t.sizes() == shape, "render: ", name, " must be float32 ", shape,
+              ", got ", t.scalar_type(), " ", t.sizes());
+}
+
+inline MarchParams make_march_params(const at::Tensor& aabb_min, const at::Tensor& cell_extent, int64_t resolution,
+                                     double cone_angle, double min_step, double max_step, double nudge,
+                                     int64_t max_steps) {
+  check_float_tensor(aabb_min, {kDims}, "aabb_min");
+  check_float_tensor(cell_extent, {kDims}, "cell_extent");
+  TORCH_CHECK(resolution > 0 && max_steps > 0 && min_step > 0, "march: need resolution, max_steps, min_step > 0");
+  MarchParams p;
+  const auto lo = aabb_min.to(at::kCPU);
+  const auto cell = cell_extent.to(at::kCPU);
+  for (int k = 0; k < kDims; ++k) {
+    p.aabb_min[k] = lo[k].item<float>();
+    p.cell_extent[k] = cell[k].item<float>();
+  }
+  // Python floats become float32 exactly where the torch reference meets them in float32 ops.
+  p.resolution = resolution;
+  p.cone_angle = static_cast<float>(cone_angle);
+  p.min_step = static_cast<float>(min_step);
+  p.max_step = static_cast<float>(max_step);
+  p.nudge = static_cast<float>(nudge);
+  p.max_steps = max_steps;
+  return p;
+}
+
+inline void check_rays(const at::Tensor& origins, const at::Tensor& dirs, const at::Tensor& t_begin,
+                       const at::Tensor& far, const at::Tensor& active, const at::Tensor& bitfield,
+                       int64_t resolution) {
+  const int64_t R = origins.size(0);
+  check_float_tensor(origins, {R, kDims}, "origins");
+  check_float_tensor(dirs, {R, kDims}, "dirs");
+  check_float_tensor(t_begin, {R}, "t_begin");
+  check_float_tensor(far, {R}, "far");
+  TORCH_CHECK(active.scalar_type() == at::kBool && active.sizes() == at::IntArrayRef{R}, "march: active must be bool [",
+              R, "]");
+  TORCH_CHECK(bitfield.scalar_type() == at::kByte && bitfield.numel() * 8 >= resolution * resolution * resolution,
+              "march: bitfield must be uint8 with resolution^3 / 8 bytes");
+}
+
+inline void check_samples_for_composite(const at::Tensor& sigma, const at::Tensor& rgb, const at::Tensor& t_start,
+                                        const at::Tensor& t_end, const at::Tensor& ray_start) {
+  const int64_t S = sigma.size(0);
+  check_float_tensor(sigma, {S}, "sigma");
+  check_float_tensor(rgb, {S, kChannels}, "rgb");
+  check_float_tensor(t_start, {S}, "t_start");
+  check_float_tensor(t_end, {S}, "t_end");
+  TORCH_CHECK(ray_start.dim() == 1 && ray_start.numel() >= 1 && ray_start.scalar_type() == at::kLong,
+              "composite: ray_start must be int64 [R+1]");
+}
+
+}  // namespace nbskit

@@ -1,0 +1,192 @@
+"""Compiled hash-encoding backends ``cpu`` and ``cuda``, registered with :mod:`nbskit.encoding.backends`.
+
+Importing this module only registers them; the first dispatch that asks whether one is available
+builds (or loads) its extension. Two ways to evaluate a blended encoding are provided, chosen per
+shape (see :func:`use_fused_blend`):
+
+- *blend, then look up*: ``blended = coefficients @ tables`` ([B,T,F], one dense pass over the
+  K+1 tables), then an ordinary lookup with the frame index. The backward pass scatters into the
+  small blended gradient and applies the chain rule through the blend in one kernel.
+- *fused*: each sample reads its 8 corners in all K+1 tables and blends them with its frame's
+  coefficients. No pass over whole tables, but K+1 times the random reads per sample.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from nbskit.encoding.backends import register_encoder_backend
+from nbskit.encoding.config import HashGridConfig
+
+from . import extension_status, load_extension
+
+# Fused is cheaper when N samples x L levels x 8 corners touch few rows compared with the B
+# blended tables: one touch of the fused kernel costs about this many rows of dense blending.
+# CPU: measured forward+backward at the paper grid, K=46, B=2 on 2 EPYC cores, the fused kernel
+# wins below ~200 samples (128: 45 vs 77 ms; 512: 147 vs 74 ms), i.e. 16 rows per touch.
+# CUDA: not measured yet (no GPU was lent); a guess to be replaced from bench/gpu_check.sh.
+FUSED_ROWS_PER_TOUCH = {"cpu": 16.0, "cuda": 4.0}
+CPU_DTYPES = (torch.float32, torch.float64)
+CUDA_DTYPES = (torch.float32, torch.float16)
+
+
+@functools.lru_cache(maxsize=32)
+def _level_arguments_cpu(config: HashGridConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    offsets = config.offsets()
+    scales = torch.tensor([config.scale(level) for level in range(config.levels)], dtype=torch.float32)
+    return offsets, scales
+
+
+def level_arguments(config: HashGridConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """offsets [L+1] int32 and per-level scales [L] float32 (the reference's float32 values)."""
+    offsets, scales = _level_arguments_cpu(config)
+    return offsets.to(device), scales.to(device)
+
+
+def use_fused_blend(num_samples: int, num_frames: int, config: HashGridConfig, device_type: str) -> bool:
+    """True when the fused kernel is expected to beat blend-then-lookup for this shape."""
+    touches = num_samples * config.levels * 8
+    return touches * FUSED_ROWS_PER_TOUCH[device_type] < num_frames * config.total_entries
+
+
+def _extension(device: torch.device):
+    module = load_extension("cuda" if device.type == "cuda" else "cpu")
+    if module is None:  # only reachable if dispatch skipped the availability check
+        raise RuntimeError(f"nbskit_cuda: the {device.type} extension is unavailable")
+    return module
+
+
+def _samples(x: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x.detach().to(torch.float32).contiguous(), frame.to(torch.int64).contiguous()
+
+
+class _Lookup(torch.autograd.Function):
+    """Lookup in blended tables [B,T,F]; differentiable in the tables."""
+
+    @staticmethod
+    def forward(ctx, x, tables, frame, offsets, scales):
+        ctx.save_for_backward(x, frame, offsets, scales)
+        ctx.table_shape = tables.shape
+        return _extension(x.device).hash_encode_forward(x, tables, frame, offsets, scales)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, frame, offsets, scales = ctx.saved_tensors
+        num_tables, _, features = ctx.table_shape
+        grad = _extension(x.device).hash_encode_backward(
+            grad_out.contiguous(), x, frame, offsets, scales, num_tables, features
+        )
+        return None, grad.to(grad_out.dtype), None, None, None
+
+
+class _BlendThenLookup(torch.autograd.Function):
+    """Blend [K+1,T,F] tables with [B,K+1] coefficients, then look up; one node so the backward
+    can apply the chain rule through the blend in a kernel instead of a dense matmul."""
+
+    @staticmethod
+    def forward(ctx, x, tables, coefficients, frame, offsets, scales):
+        num_tables, total, features = tables.shape
+        blended = (coefficients @ tables.reshape(num_tables, total * features)).reshape(-1, total, features)
+        ctx.save_for_backward(x, tables, coefficients, frame, offsets, scales)
+        return _extension(x.device).hash_encode_forward(x, blended, frame, offsets, scales)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, tables, coefficients, frame, offsets, scales = ctx.saved_tensors
+        ext = _extension(x.device)
+        num_frames, features = coefficients.shape[0], tables.shape[2]
+        grad_blended = ext.hash_encode_backward(
+            grad_out.contiguous(), x, frame, offsets, scales, num_frames, features
+        )
+        grad_tables = ext.blend_backward(grad_blended, coefficients) if ctx.needs_input_grad[1] else None
+        grad_coefficients = None
+        if ctx.needs_input_grad[2]:
+            flat_tables = tables.reshape(tables.shape[0], -1)
+            grad_coefficients = grad_blended.reshape(num_frames, -1).to(tables.dtype) @ flat_tables.T
+        return None, grad_tables, grad_coefficients, None, None, None
+
+
+class _FusedBlendLookup(torch.autograd.Function):
+    """Per-sample blend of the K+1 tables at the touched corners (no blended tables)."""
+
+    @staticmethod
+    def forward(ctx, x, tables, coefficients, frame, offsets, scales):
+        ctx.save_for_backward(x, tables, coefficients, frame, offsets, scales)
+        return _extension(x.device).blended_encode_forward(x, tables, coefficients, frame, offsets, scales)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, tables, coefficients, frame, offsets, scales = ctx.saved_tensors
+        grad_tables, grad_coefficients = _extension(x.device).blended_encode_backward(
+            grad_out.contiguous(), x, tables, coefficients, frame, offsets, scales, ctx.needs_input_grad[2]
+        )
+        return (
+            None,
+            grad_tables if ctx.needs_input_grad[1] else None,
+            grad_coefficients if ctx.needs_input_grad[2] else None,
+            None,
+            None,
+            None,
+        )
+
+
+def hash_encode_compiled(
+    x: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor, config: HashGridConfig
+) -> torch.Tensor:
+    """``hash_encode`` on the compiled kernels: x [N,3], tables [B,T,F], frame [N] -> [N, L*F]."""
+    x, frame = _samples(x, frame)
+    offsets, scales = level_arguments(config, x.device)
+    return _Lookup.apply(x, tables.contiguous(), frame, offsets, scales)
+
+
+def encode_blended_compiled(
+    x: torch.Tensor,
+    tables: torch.Tensor,
+    coefficients: torch.Tensor,
+    frame: torch.Tensor,
+    config: HashGridConfig,
+    fused: bool | None = None,
+) -> torch.Tensor:
+    """``encode_blended`` on the compiled kernels: tables [K+1,T,F], coefficients [B,K+1] -> [N, L*F].
+
+    Args:
+        fused: force the fused (True) or blend-then-lookup (False) kernel; None chooses by shape.
+    """
+    x, frame = _samples(x, frame)
+    offsets, scales = level_arguments(config, x.device)
+    coefficients = coefficients.to(tables.dtype).contiguous()
+    if fused is None:
+        fused = use_fused_blend(x.shape[0], coefficients.shape[0], config, x.device.type)
+    function = _FusedBlendLookup if fused else _BlendThenLookup
+    return function.apply(x, tables.contiguous(), coefficients, frame, offsets, scales)
+
+
+def _reason(kind: str):
+    return lambda: extension_status(kind, build=False).reason
+
+
+register_encoder_backend(
+    "cpu",
+    hash_encode=hash_encode_compiled,
+    encode_blended=encode_blended_compiled,
+    is_available=lambda: load_extension("cpu") is not None,
+    why_unavailable=_reason("cpu"),
+    priority=10,
+    devices=("cpu",),
+    dtypes=CPU_DTYPES,
+)
+register_encoder_backend(
+    "cuda",
+    hash_encode=hash_encode_compiled,
+    encode_blended=encode_blended_compiled,
+    is_available=lambda: load_extension("cuda") is not None,
+    why_unavailable=_reason("cuda"),
+    priority=20,
+    devices=("cuda",),
+    dtypes=CUDA_DTYPES,
+)

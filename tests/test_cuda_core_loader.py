@@ -1,0 +1,70 @@
+"""The loader of the compiled core: disabling, failed builds reported once, the build lock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+import nbskit_cuda
+
+
+@pytest.fixture
+def fresh_loader(monkeypatch, tmp_path):
+    """A loader with an empty per-process cache and its build cache under tmp_path."""
+    monkeypatch.setattr(nbskit_cuda, "_LOADED", {})
+    monkeypatch.setenv(nbskit_cuda.CACHE_ENV, str(tmp_path))
+    return tmp_path
+
+
+def test_disabled_by_environment(fresh_loader, monkeypatch):
+    monkeypatch.setenv(nbskit_cuda.DISABLE_ENV, "1")
+    assert nbskit_cuda.load_extension("cpu") is None
+    status = nbskit_cuda.extension_status("cpu")
+    assert not status.available and nbskit_cuda.DISABLE_ENV in status.reason and status.log_path is None
+
+
+def test_failed_build_warns_once_with_log_and_falls_back(fresh_loader, monkeypatch):
+    if nbskit_cuda.missing_prerequisite("cpu"):
+        pytest.skip(nbskit_cuda.missing_prerequisite("cpu"))
+
+    def broken_compile(kind, directory):
+        raise RuntimeError("error: simulated compiler failure")
+
+    monkeypatch.setattr(nbskit_cuda, "_compile", broken_compile)
+    with pytest.warns(UserWarning, match="build.log"):
+        assert nbskit_cuda.load_extension("cpu") is None
+    status = nbskit_cuda.extension_status("cpu")
+    assert not status.available and status.log_path is not None
+    assert status.log_path.is_relative_to(fresh_loader)
+    assert "simulated compiler failure" in status.log_path.read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second request must stay silent
+        assert nbskit_cuda.load_extension("cpu") is None
+
+
+def test_build_directory_depends_on_sources_and_cache(fresh_loader):
+    directory = nbskit_cuda.build_directory("cpu")
+    assert directory.is_relative_to(fresh_loader)
+    assert nbskit_cuda.source_hash("cpu") in directory.name
+    assert nbskit_cuda.source_hash("cpu") != nbskit_cuda.source_hash("cuda")
+
+
+def test_build_lock_excludes_a_second_process(tmp_path):
+    pytest.importorskip("fcntl")
+    lock = tmp_path / "lock"
+    probe = (
+        "import fcntl, sys\n"
+        f"handle = open({str(lock)!r}, 'a')\n"
+        "try:\n    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)\n"
+    )
+    with nbskit_cuda._exclusive_lock(lock):
+        assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 3
+    assert subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+def test_unknown_kind_is_rejected():
+    with pytest.raises(ValueError, match="unknown compiled extension kind"):
+        nbskit_cuda.load_extension("tpu")
