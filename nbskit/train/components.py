@@ -1,0 +1,55 @@
+"""Build the pieces of a run from its config: the field, the occupancy grid and the optimiser."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from nbskit.train.presets import TrainConfig
+
+
+def build_model(config: TrainConfig, aabb: np.ndarray, expression_min: np.ndarray, expression_max: np.ndarray):
+    """NeRFBlendShape (``config.model == 'blend'``) or the concatenate baseline, with the preset's table size."""
+    from nbskit.model import ConcatenateBaseline, ConcatenateConfig, NeRFBlendShape, NeRFBlendShapeConfig
+
+    field_class, config_class = {
+        "blend": (NeRFBlendShape, NeRFBlendShapeConfig),
+        "concatenate": (ConcatenateBaseline, ConcatenateConfig),
+    }[config.model]
+    field_config = config_class()
+    field_config = dataclasses.replace(
+        field_config, hash_grid=dataclasses.replace(field_config.hash_grid, log2_table_size=config.log2_table_size)
+    )
+    return field_class(field_config, aabb, expression_min, expression_max)
+
+
+def build_grid(config: TrainConfig, aabb: np.ndarray):
+    from nbskit.render import OccupancyGrid
+
+    return OccupancyGrid(aabb, resolution=config.grid_resolution, policy=config.grid_policy)
+
+
+def is_table_parameter(module: torch.nn.Module) -> bool:
+    """Hash tables live in ``nbskit.encoding`` modules; everything else is an MLP weight."""
+    return type(module).__module__.startswith("nbskit.encoding")
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    """Adam (DESIGN §7) with a small weight decay on the MLPs only (never on the hash tables)."""
+    table_ids = {id(p) for m in model.modules() if is_table_parameter(m) for p in m.parameters(recurse=False)}
+    tables = [p for p in model.parameters() if id(p) in table_ids]
+    mlps = [p for p in model.parameters() if id(p) not in table_ids]
+    return torch.optim.Adam(
+        [{"params": tables, "weight_decay": 0.0}, {"params": mlps, "weight_decay": config.mlp_weight_decay}],
+        lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps,
+    )
+
+
+def build_render_config(config: TrainConfig):
+    """The renderer settings of a run (marching step sizes from the preset)."""
+    from nbskit.render import MarchConfig, RenderConfig
+
+    return RenderConfig(march=MarchConfig(cone_angle=config.march_cone_angle, min_step=config.march_min_step,
+                                          max_steps=config.march_max_steps))

@@ -1,0 +1,29 @@
+"""`nbskit eval RUN`: metrics on the test split, printed and written to RUN/metrics_test.json."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="run folder written by `nbskit train`")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="frames to evaluate")
+    parser.add_argument("--max-frames", type=int, help="evaluate only the first N frames of the split")
+    parser.add_argument("--no-perceptual", action="store_true", help="skip (ST-)LPIPS")
+
+
+def run(args: argparse.Namespace) -> int:
+    from nbskit.train.evaluate import evaluate_run, format_table, write_metrics
+    from nbskit.train.perceptual import load_perceptual
+    from nbskit.train.run import load_run
+
+    trained = load_run(args.run)
+    perceptual = None if args.no_perceptual else load_perceptual()
+    if perceptual is not None:
+        perceptual.to(trained.model.aabb.device)
+    result = evaluate_run(trained, args.split, perceptual, args.max_frames)
+    print(format_table(result))
+    if args.split == "test" and args.max_frames is None:
+        print(f"wrote {write_metrics(args.run, result)}")
+    return 0

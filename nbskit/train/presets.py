@@ -1,0 +1,149 @@
+"""Training configuration: one dataclass, four presets, and ``key=value`` overrides.
+
+The schedule follows DESIGN.md §7 (the paper and the authors' code): stage 1 adds a mask loss,
+stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term. Presets scale
+image resolution, hash-table size, batch and stage lengths to the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+STAGE_NAMES = ("stage1: colour + mask", "stage2: colour", "stage3: colour + patches")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs besides the subject. Stored in the run folder as JSON."""
+
+    preset: str = "cpu"
+    seed: int = 0
+    model: str = "blend"  # 'blend' (NeRFBlendShape) or 'concatenate' (the paper's baseline)
+    # data
+    max_image_size: int = 128  # longest image side used for training/eval (0: native resolution)
+    background: str = "subject"  # 'subject' (its background.png, white if none), 'white' or 'black'
+    # field
+    log2_table_size: int = 14
+    # batch: B frames x R rays per frame (+ one patch per frame in stage 3)
+    frames_per_batch: int = 2
+    rays_per_frame: int = 1024
+    patch_size: int = 32
+    patches_per_batch: int = 2
+    mouth_patch_probability: float = 0.5
+    # schedule (steps are global; a stage ends where the next begins)
+    stage2_start: int = 4000
+    stage3_start: int = 20000
+    total_steps: int = 25000
+    # losses
+    colour_weight: float = 1.0
+    mask_weight: float = 1.0
+    patch_l1_weight: float = 0.1
+    perceptual_weight: float = 0.1
+    shrinkage_weight: float = 0.0  # mean |h_i| over the expression tables (authors: 1); 0 disables
+    # optimiser
+    learning_rate: float = 1e-3
+    adam_betas: tuple[float, float] = (0.9, 0.99)
+    adam_eps: float = 1e-15
+    mlp_weight_decay: float = 1e-6
+    # ray marching (steps relative to the aabb diagonal; coarser steps are much cheaper on a CPU)
+    march_min_step: float = 1.0 / 1024
+    march_cone_angle: float = 1.0 / 256
+    march_max_steps: int = 1024
+    # occupancy grid
+    grid_policy: str = "expression"  # 'expression' (Eq. 9), 'neutral' or 'none'
+    grid_resolution: int = 128
+    grid_update_interval: int = 16
+    grid_warmup_steps: int = 256  # before this step, updates evaluate every cell (instant-ngp)
+    # bookkeeping
+    eval_interval: int = 1000
+    eval_frames: int = 2  # held-out frames rendered at each periodic evaluation
+    checkpoint_interval: int = 500
+    log_interval: int = 25
+
+    def stage(self, step: int) -> int:
+        """Stage number (1, 2 or 3) of a 0-based step."""
+        return 1 if step < self.stage2_start else 2 if step < self.stage3_start else 3
+
+    def validate(self) -> None:
+        if not 0 <= self.stage2_start <= self.stage3_start <= self.total_steps:
+            raise ValueError(
+                "expected 0 <= stage2_start <= stage3_start <= total_steps, got "
+                f"{self.stage2_start}, {self.stage3_start}, {self.total_steps}"
+            )
+        for name, allowed in (("model", ("blend", "concatenate")), ("grid_policy", ("expression", "neutral", "none")),
+                              ("background", ("subject", "white", "black"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training config keys {unknown}")
+        config = cls(**data)
+        config.adam_betas = tuple(config.adam_betas)
+        return config
+
+
+PRESETS: dict[str, dict] = {
+    # seconds on two CPU cores on the 'tiny' subject: a pipeline check, not a good model
+    "cpu-smoke": {"max_image_size": 64, "log2_table_size": 12, "frames_per_batch": 2, "rays_per_frame": 192,
+                  "march_min_step": 1 / 64, "march_cone_angle": 0.0, "march_max_steps": 128,
+                  "patch_size": 24, "patches_per_batch": 1, "stage2_start": 100, "stage3_start": 200, "total_steps": 250,
+                  "grid_resolution": 32, "grid_update_interval": 8, "grid_warmup_steps": 32, "eval_interval": 250,
+                  "eval_frames": 1, "checkpoint_interval": 125, "log_interval": 10},
+    # minutes on two CPU cores (what `nbskit demo` uses without a GPU)
+    "cpu": {"max_image_size": 128, "log2_table_size": 14, "frames_per_batch": 2, "rays_per_frame": 256,
+            "march_min_step": 1 / 128, "march_cone_angle": 0.0, "march_max_steps": 256,
+            "patch_size": 32, "patches_per_batch": 1, "stage2_start": 300, "stage3_start": 1300, "total_steps": 1500,
+            "grid_resolution": 32, "grid_update_interval": 32, "grid_warmup_steps": 64, "eval_interval": 500,
+            "eval_frames": 1, "checkpoint_interval": 250, "log_interval": 25},
+    # a GPU in about two minutes
+    "gpu": {"max_image_size": 512, "log2_table_size": 14, "frames_per_batch": 2, "rays_per_frame": 2048,
+                "patch_size": 32, "patches_per_batch": 2, "stage2_start": 1000, "stage3_start": 5000, "total_steps": 6000,
+                "grid_resolution": 128, "grid_update_interval": 16, "grid_warmup_steps": 256, "eval_interval": 2000,
+                "eval_frames": 2, "checkpoint_interval": 1000, "log_interval": 50},
+    # the paper / authors' schedule
+    "paper": {"max_image_size": 0, "log2_table_size": 14, "frames_per_batch": 2, "rays_per_frame": 1024,
+                  "patch_size": 32, "patches_per_batch": 2, "stage2_start": 4000, "stage3_start": 20000, "total_steps": 25000,
+                  "grid_resolution": 128, "grid_update_interval": 16, "grid_warmup_steps": 256, "eval_interval": 5000,
+                  "eval_frames": 4, "checkpoint_interval": 2000, "log_interval": 100, "shrinkage_weight": 1.0},
+}
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """'key=value' -> (key, value) with the value converted to the field's type."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} must look like key=value")
+    key, raw = text.split("=", 1)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if key not in fields:
+        raise ValueError(f"unknown training config key {key!r}; known: {', '.join(sorted(fields))}")
+    default = getattr(TrainConfig(), key)
+    if isinstance(default, bool):
+        value: object = raw.lower() in ("1", "true", "yes", "on")
+    elif isinstance(default, tuple):
+        value = tuple(type(default[0])(part) for part in raw.split(","))
+    elif isinstance(default, (int, float, str)):
+        value = type(default)(raw)
+    else:
+        raise TypeError(f"config key {key!r} cannot be set from the command line")
+    return key, value
+
+
+def make_config(preset: str = "cpu", overrides: dict | list[str] | None = None) -> TrainConfig:
+    """The preset's config with ``overrides`` (a dict or ``['key=value', ...]``) applied, validated."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    values = dict(PRESETS[preset])
+    if isinstance(overrides, list):
+        overrides = dict(parse_override(item) for item in overrides)
+    values.update(overrides or {})
+    config = TrainConfig(preset=preset, **values)
+    config.validate()
+    return config

@@ -1,0 +1,90 @@
+"""A trained run loaded back from its folder: subject, config, model and occupancy grid.
+
+Everything downstream of training (evaluation, rendering, reenactment, meshes) starts from
+``load_run(run_dir)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nbskit.data.subject import Intrinsics, Subject
+from nbskit.train.checkpoint import CONFIG_FILE, load_checkpoint, read_json
+from nbskit.train.components import build_grid, build_model, build_render_config
+from nbskit.train.dataset import background_image, scaled_intrinsics
+from nbskit.train.presets import TrainConfig
+
+
+@dataclass
+class TrainedRun:
+    """A model ready to render.
+
+    Attributes:
+        run_dir: the run folder.
+        subject: the subject it was trained on.
+        config: its training config.
+        model, grid: the field and occupancy grid (eval mode, on ``device``).
+        step: training steps behind this checkpoint.
+        render_config: nbskit.render.RenderConfig used for every image.
+    """
+
+    run_dir: Path
+    subject: Subject
+    config: TrainConfig
+    model: torch.nn.Module
+    grid: torch.nn.Module
+    step: int
+    render_config: object
+
+    @property
+    def intrinsics(self) -> Intrinsics:
+        """The subject's intrinsics at the training resolution."""
+        return scaled_intrinsics(self.subject.intrinsics, self.config.max_image_size)
+
+    @property
+    def expression_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """(min [K], max [K]) of the training frames: what w is clamped to."""
+        return self.model.expression_min.cpu().numpy(), self.model.expression_max.cpu().numpy()
+
+    @property
+    def expression_names(self) -> list[str]:
+        return list(self.subject.expression_names)
+
+    def background(self, intrinsics: Intrinsics | None = None) -> torch.Tensor:
+        """[H, W, 3] the run's background at ``intrinsics`` size (default: training resolution)."""
+        return background_image(self.subject, self.config.background, intrinsics or self.intrinsics)[0]
+
+    @torch.no_grad()
+    def render(self, c2w, expression, intrinsics: Intrinsics | None = None, background=None) -> dict:
+        """Render one image: c2w [4, 4], expression [K] (clamped by the model) -> dict rgb [H,W,3], opacity, depth.
+
+        ``background``: [H, W, 3], [3] or None for the run's own background.
+        """
+        from nbskit.render import render_image
+
+        intrinsics = intrinsics or self.intrinsics
+        background = self.background(intrinsics) if background is None else background
+        out = render_image(self.model, self.grid, intrinsics, c2w, expression, background, self.render_config)
+        return {key: value.cpu() if torch.is_tensor(value) else value for key, value in out.items()}
+
+
+def load_run(run_dir: str | Path, device: str | None = None, subject: Subject | None = None) -> TrainedRun:
+    """Load the last checkpoint of ``run_dir`` (and the subject it names, unless given)."""
+    run_dir = Path(run_dir)
+    stored = read_json(run_dir / CONFIG_FILE)
+    config = TrainConfig.from_dict(stored["train"])
+    if subject is None:
+        subject = Subject.load(stored["subject"])
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    state = load_checkpoint(run_dir)
+    low, high = subject.expression_range()
+    model = build_model(config, subject.aabb, low, high)
+    model.load_state_dict(state["model"])
+    grid = build_grid(config, subject.aabb)
+    grid.load_state_dict(state["grid"])
+    return TrainedRun(run_dir=run_dir, subject=subject, config=config, model=model.to(device).eval(),
+                      grid=grid.to(device), step=state["step"], render_config=build_render_config(config))

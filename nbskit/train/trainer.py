@@ -1,0 +1,269 @@
+"""The staged trainer (DESIGN §7): from a subject folder to a trained, drivable head model.
+
+One step draws B frames x R random rays (plus, in stage 3, one patch per frame for the first
+``patches_per_batch`` frames), renders them all in one call with an explicit frame slot per ray,
+and takes an Adam step on
+
+- stage 1: L1(colour) + L1(opacity, mask)
+- stage 2: L1(colour)
+- stage 3: L1(colour of random rays) + 0.1 L1(patches) + 0.1 perceptual(patches)
+
+plus the optional shrinkage of the expression tables. Every random choice of step s comes from
+generators seeded with (seed, s), so a run resumed from a checkpoint repeats exactly the steps an
+uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from nbskit.data.subject import Subject
+from nbskit.train import losses, metrics
+from nbskit.train.checkpoint import (
+    CONFIG_FILE,
+    LOG_FILE,
+    load_checkpoint,
+    restore_rng_states,
+    save_checkpoint,
+    write_json,
+)
+from nbskit.train.components import build_grid, build_model, build_optimizer, build_render_config
+from nbskit.train.dataset import FrameSet, load_frames, to_unit
+from nbskit.train.presets import STAGE_NAMES, TrainConfig
+from nbskit.train.samplers import PixelBatch, sample_frames, sample_patches, sample_random_rays
+
+# Independent random streams of one step (so adding draws to one never shifts another).
+DATA_STREAM, GRID_STREAM, RENDER_STREAM = 0, 1, 2
+
+
+def step_generator(seed: int, step: int, stream: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A torch generator that depends only on (seed, step, stream)."""
+    value = np.random.SeedSequence([seed, step, stream]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator(device=device).manual_seed(int(value) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global torch, numpy and Python generators."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def gather(values: torch.Tensor, batch: PixelBatch) -> torch.Tensor:
+    """Per-pixel values [N, H, W, ...] at the batch's pixels -> [B*R, ...]."""
+    frames = batch.frames[:, None].expand(batch.pixels.shape[:2])
+    return values[frames, batch.pixels[..., 1], batch.pixels[..., 0]].reshape(-1, *values.shape[3:])
+
+
+class Trainer:
+    """Owns the model, grid, optimiser and data of one run; ``fit()`` trains to ``total_steps``.
+
+    Args:
+        subject: the subject to fit.
+        config: a TrainConfig (see ``make_config``).
+        run_dir: folder for config.json, log.json and checkpoints (None: keep nothing on disk).
+        perceptual: the perceptual module for stage 3, or None to find one (ST-LPIPS offline).
+        progress: show tqdm bars.
+        device: where the model lives (default: CUDA when available, else CPU); data stays on the CPU.
+    """
+
+    def __init__(self, subject: Subject, config: TrainConfig, run_dir: str | Path | None = None,
+                 perceptual: torch.nn.Module | None = None, progress: bool = True, device: str | None = None):
+        config.validate()
+        self.subject, self.config, self.progress = subject, config, progress
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.train_frames = load_frames(subject, "train", config.max_image_size, config.background, progress)
+        # Periodic evaluation watches held-out frames (never trained on): val, or test when there is none.
+        self.eval_split = "val" if len(subject.indices("val")) else "test"
+        self.eval_frames = load_frames(subject, self.eval_split, config.max_image_size, config.background, progress)
+        self.expression_min, self.expression_max = subject.expression_range()
+        seed_everything(config.seed)  # the initial weights depend on the seed only
+        self.model = build_model(config, subject.aabb, self.expression_min, self.expression_max).to(self.device)
+        self.grid = build_grid(config, subject.aabb).to(self.device)
+        self.optimizer = build_optimizer(self.model, config)
+        from nbskit.render import OccupancySchedule
+
+        self.render_config = build_render_config(config)
+        self.grid_schedule = OccupancySchedule(every=config.grid_update_interval, warmup_steps=config.grid_warmup_steps)
+        self._perceptual = perceptual
+        self._perceptual_searched = perceptual is not None
+        self.perceptual_label = getattr(perceptual, "label", None)
+        self.step = 0
+        self.history: dict = {"train": [], "eval": [], "seconds_per_stage": {}, "perceptual": None}
+
+    # ------------------------------------------------------------------ persistence
+    def write_config(self) -> None:
+        if self.run_dir is None:
+            return
+        write_json(self.run_dir / CONFIG_FILE, {
+            "subject": str(Path(self.subject.root).resolve()),
+            "train": self.config.to_dict(),
+            "model": self.model.summary(),
+            "eval_background": self.train_frames.background_label,
+        })
+
+    def write_log(self) -> None:
+        if self.run_dir is not None:
+            write_json(self.run_dir / LOG_FILE, {"config": self.config.to_dict(), "step": self.step, **self.history})
+
+    def save(self) -> None:
+        if self.run_dir is not None:
+            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.grid, self.history)
+
+    def resume(self) -> bool:
+        """Load ``run_dir``'s last checkpoint if there is one; returns whether it did."""
+        try:
+            state = load_checkpoint(self.run_dir)
+        except FileNotFoundError:
+            return False
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.grid.load_state_dict(state["grid"])
+        restore_rng_states(state["rng"])
+        self.history = state["history"]
+        self.step = state["step"]
+        return True
+
+    # ------------------------------------------------------------------ one step
+    @property
+    def perceptual(self) -> torch.nn.Module | None:
+        """Loaded on first use in stage 3 (ST-LPIPS weights are ~60 MB)."""
+        if not self._perceptual_searched and self.config.perceptual_weight > 0:
+            from nbskit.train.perceptual import load_perceptual
+
+            self._perceptual_searched = True  # a missing one warns once, not every step
+            self._perceptual = load_perceptual()
+            if self._perceptual is not None:
+                self._perceptual.to(self.device)
+            self.perceptual_label = getattr(self._perceptual, "label", None)
+            self.history["perceptual"] = self.perceptual_label
+        return self._perceptual
+
+    def _render(self, batches: list[PixelBatch], frames: torch.Tensor, generator: torch.Generator) -> dict:
+        """Render the pixels of several PixelBatches over the same frames [B] in one call."""
+        from nbskit.render import generate_rays, render_rays
+
+        data = self.train_frames
+        origins, dirs, slots = [], [], []
+        for batch in batches:
+            o, d = generate_rays(data.intrinsics, data.c2w[batch.frames], batch.pixels)
+            origins.append(o.reshape(-1, 3))
+            dirs.append(d.reshape(-1, 3))
+            slots.append(batch.ray_slots)
+        background = torch.cat([data.background[b.pixels[..., 1], b.pixels[..., 0]].reshape(-1, 3) for b in batches])
+        device = self.device
+        return render_rays(self.model, self.grid, torch.cat(origins).to(device), torch.cat(dirs).to(device),
+                           torch.cat(slots).to(device), data.expressions[frames].to(device), background.to(device),
+                           self.render_config, training=True, generator=generator)
+
+    def train_step(self) -> dict:
+        """One optimisation step at ``self.step``; returns its loss terms (floats)."""
+        config, data, step = self.config, self.train_frames, self.step
+        stage = config.stage(step)
+        generator = step_generator(config.seed, step, DATA_STREAM)
+        self.grid_schedule.maybe_update(self.grid, step, self.model, self.expression_max,
+                                        step_generator(config.seed, step, GRID_STREAM, self.device))
+        frames = sample_frames(len(data), config.frames_per_batch, generator)
+        rays = sample_random_rays(frames, data.width, data.height, config.rays_per_frame, generator)
+        batches = [rays]
+        if stage == 3 and config.patches_per_batch > 0:
+            batches.append(sample_patches(frames[: config.patches_per_batch], data.face_boxes, data.mouth_boxes,
+                                          config.patch_size, data.width, data.height,
+                                          config.mouth_patch_probability, generator))
+        output = self._render(batches, frames, step_generator(config.seed, step, RENDER_STREAM, self.device))
+        terms, psnr = self._loss_terms(output, batches, stage)
+        total = sum(terms.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.step += 1
+        return {"step": self.step, "stage": stage, "loss": float(total.detach()), "psnr": psnr,
+                **{name: float(value.detach()) for name, value in terms.items()}}
+
+    def _loss_terms(self, output: dict, batches: list[PixelBatch], stage: int) -> tuple[dict, float]:
+        """Weighted loss terms of a step (DESIGN §7), and the PSNR of its random rays.
+
+        ``batches[0]`` holds the random rays; ``batches[1]``, if present, the stage-3 patches.
+        """
+        config, data = self.config, self.train_frames
+        rays = batches[0]
+        num_random = rays.pixels.shape[0] * rays.pixels.shape[1]
+        rgb, target = output["rgb"], to_unit(torch.cat([gather(data.images, b) for b in batches])).to(self.device)
+        terms = {"colour": config.colour_weight * losses.l1_loss(rgb[:num_random], target[:num_random])}
+        if stage == 1:
+            mask = to_unit(gather(data.masks, rays)).to(self.device)
+            terms["mask"] = config.mask_weight * losses.l1_loss(output["opacity"][:num_random], mask)
+        if len(batches) > 1:
+            size = config.patch_size
+            patch_rgb = rgb[num_random:].reshape(-1, size, size, 3)
+            patch_target = target[num_random:].reshape(-1, size, size, 3)
+            terms["patch_l1"] = config.patch_l1_weight * losses.l1_loss(patch_rgb, patch_target)
+            if self.perceptual is not None:
+                terms["perceptual"] = config.perceptual_weight * losses.perceptual_loss(
+                    self.perceptual, patch_rgb, patch_target)
+        if config.shrinkage_weight > 0:
+            terms["shrinkage"] = config.shrinkage_weight * losses.shrinkage_loss(self.model)
+        with torch.no_grad():
+            psnr = metrics.psnr_from_mse(float(torch.mean((rgb[:num_random] - target[:num_random]) ** 2)))
+        return terms, psnr
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def render_frame(self, frames: FrameSet, row: int) -> dict:
+        """Render row ``row`` of a FrameSet at its resolution over its background."""
+        from nbskit.render import render_image
+
+        return render_image(self.model, self.grid, frames.intrinsics, frames.c2w[row], frames.expressions[row],
+                            frames.background, self.render_config)
+
+    def evaluate(self) -> dict:
+        """PSNR over the first ``eval_frames`` frames of the validation split (test if no val)."""
+        rows = range(min(self.config.eval_frames, len(self.eval_frames)))
+        rendered = torch.stack([self.render_frame(self.eval_frames, row)["rgb"].cpu() for row in rows])
+        truth = torch.stack([self.eval_frames.image(row) for row in rows])
+        return {"step": self.step, "split": self.eval_split, "psnr": metrics.psnr(rendered.clamp(0, 1), truth)}
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, until: int | None = None, callback: Callable[[dict], None] | None = None) -> dict:
+        """Train from ``self.step`` to ``until`` (default ``total_steps``); returns the history.
+
+        ``callback(record)`` is called with each logged record (train records have a 'loss',
+        eval records do not), e.g. to draw live plots in a notebook.
+        """
+        config = self.config
+        until = config.total_steps if until is None else min(until, config.total_steps)
+        self.write_config()
+        bar = tqdm(total=until, initial=self.step, desc="training", disable=not self.progress, dynamic_ncols=True)
+        stage_clock = time.perf_counter()
+        while self.step < until:
+            stage = config.stage(self.step)
+            record = self.train_step()
+            if self.step % config.log_interval == 0 or self.step == until:
+                self.history["train"].append(record)
+                bar.set_postfix(stage=stage, loss=f"{record['loss']:.4f}", psnr=f"{record['psnr']:.2f}")
+                if callback:
+                    callback(record)
+            bar.update(1)
+            if config.stage(self.step) != stage or self.step == until:
+                seconds = self.history["seconds_per_stage"]
+                seconds[STAGE_NAMES[stage - 1]] = seconds.get(STAGE_NAMES[stage - 1], 0.0) + time.perf_counter() - stage_clock
+                stage_clock = time.perf_counter()
+            if self.step % config.eval_interval == 0 or self.step == config.total_steps:
+                evaluation = self.evaluate()
+                self.history["eval"].append(evaluation)
+                bar.write(f"step {self.step}: {self.eval_split} PSNR {evaluation['psnr']:.2f} dB")
+                if callback:
+                    callback(evaluation)
+            if self.step % config.checkpoint_interval == 0 or self.step == until:
+                self.save()
+                self.write_log()
+        bar.close()
+        return self.history

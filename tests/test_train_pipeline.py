@@ -1,0 +1,115 @@
+"""End to end on the synthetic `tiny` subject: train via the CLI, SIGKILL, resume bit-exactly, evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from nbskit.train.checkpoint import CHECKPOINT_FILE, LOG_FILE, TEST_METRICS_FILE, load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+TOTAL_STEPS = 24
+KILL_AFTER_STEP = 8  # kill once a checkpoint at or after this step exists (and before the end)
+# A deliberately tiny run: every stage, grid updates, patches and the perceptual term all happen.
+OVERRIDES = [f"total_steps={TOTAL_STEPS}", "stage2_start=6", "stage3_start=16", "checkpoint_interval=4",
+             "eval_interval=24", "log_interval=4", "max_image_size=32", "rays_per_frame=64", "patch_size=24",
+             "grid_resolution=16", "grid_update_interval=4", "grid_warmup_steps=8", "seed=3"]
+
+
+@pytest.fixture(scope="module")
+def tiny_subject(tmp_path_factory) -> Path:
+    from nbskit.data.synthetic import synthesize_subject
+
+    return synthesize_subject(tmp_path_factory.mktemp("subjects") / "tiny", "tiny", seed=0, progress=False)
+
+
+def nbskit(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nbskit", *args]
+
+
+def train_command(subject: Path, out: Path, *extra: str) -> list[str]:
+    return nbskit("train", str(subject), "--preset", "cpu-smoke", "--out", str(out), "--quiet",
+                  *[item for override in OVERRIDES for item in ("--set", override)], *extra)
+
+
+def environment() -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def logged_step(run: Path) -> int:
+    try:
+        return json.loads((run / LOG_FILE).read_text())["step"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return -1
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    subprocess.run(train_command(tiny_subject, straight), check=True, env=environment(), timeout=300)
+
+    process = subprocess.Popen(train_command(tiny_subject, interrupted), env=environment())
+    deadline = time.monotonic() + 300
+    while logged_step(interrupted) < KILL_AFTER_STEP and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = load_checkpoint(interrupted)["step"]
+    assert KILL_AFTER_STEP <= killed_at < TOTAL_STEPS
+
+    subprocess.run(train_command(tiny_subject, interrupted, "--resume"), check=True, env=environment(), timeout=300)
+    a, b = load_checkpoint(straight), load_checkpoint(interrupted)
+    assert a["step"] == b["step"] == TOTAL_STEPS
+    for name in ("model", "grid"):
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs after resume"
+    assert a["history"]["eval"] == b["history"]["eval"]
+    assert [r["loss"] for r in a["history"]["train"]] == [r["loss"] for r in b["history"]["train"]]
+
+    subprocess.run(nbskit("eval", str(straight), "--no-perceptual"), check=True, env=environment(), timeout=300)
+    result = json.loads((straight / TEST_METRICS_FILE).read_text())
+    assert result["split"] == "test" and result["frames"] == 6
+    assert "composited over" in result["background"]
+    assert set(result["mean"]) == {"mse", "l1", "psnr", "ssim"}
+    assert 0 < result["mean"]["ssim"] <= 1 and result["mean"]["psnr"] > 5
+
+
+def test_checkpoint_holds_everything_needed_to_resume(tiny_subject, tmp_path):
+    from nbskit.data.subject import Subject
+    from nbskit.train.presets import make_config
+    from nbskit.train.trainer import Trainer
+
+    config = make_config("cpu-smoke", OVERRIDES + ["checkpoint_interval=2", "perceptual_weight=0"])
+    trainer = Trainer(Subject.load(tiny_subject), config, tmp_path / "run", progress=False)
+    trainer.fit(until=2)
+    state = load_checkpoint(tmp_path / "run")
+    assert set(state) == {"step", "model", "optimizer", "grid", "rng", "history"}
+    assert state["step"] == 2 and set(state["rng"]) == {"torch", "numpy", "python"}
+    assert state["optimizer"]["state"], "Adam moments must be saved"
+    assert not list((tmp_path / "run" / CHECKPOINT_FILE).parent.glob(".*")), "temporary file left behind"
+
+
+def test_frames_are_resized_and_composited_over_the_background(tiny_subject):
+    import numpy as np
+
+    from nbskit.data.subject import Subject
+    from nbskit.train.dataset import load_frames
+
+    subject = Subject.load(tiny_subject)
+    native = load_frames(subject, "test", 0, "subject", progress=False)
+    half = load_frames(subject, "test", subject.intrinsics.width // 2, "white", progress=False)
+    assert half.intrinsics.fl_x == subject.intrinsics.fl_x / 2 and half.intrinsics.cx == subject.intrinsics.cx / 2
+    row, index = 0, int(native.indices[0])
+    image, mask = subject.load_image(index), subject.load_mask(index)
+    expected = mask[..., None] * image + (1 - mask[..., None]) * subject.background()
+    np.testing.assert_allclose(native.image(row).numpy(), expected, atol=0.5 / 255 + 1e-6)
+    outside = half.masks[row] == 0
+    assert outside.any() and bool((half.images[row][outside] == 255).all()), "white background outside the head"
