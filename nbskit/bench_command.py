@@ -17,6 +17,9 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "encode": ("bench.encode", "hash-encoding samples/s, forward and forward+backward, per backend"),
     "march": ("bench.march", "occupancy-grid marching and compositing throughput, per backend"),
     "step": ("bench.step", "one training step (render, loss, backward, optimiser), per backend"),
+    "train": ("bench.train_smoke", "training time and test PSNR of a preset on a synthetic subject"),
+    "render": ("bench.render", "time to render an image of a randomly initialised field, per backend"),
+    "widgets": ("bench.widgets", "interactive update rate of the expression explorer"),
 }
 
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,159 @@
+"""Ray marching through the occupancy grid into packed samples (reference torch implementation).
+
+Each ray advances from its near to its far distance with steps ``dt = clamp(t * cone_angle,
+min_step, one cell diagonal)``: fine steps near the camera, coarser far away (a cone of constant
+angle), never coarser than a grid cell. A candidate sample whose midpoint lies in an unoccupied cell
+is not emitted; the ray jumps to where it leaves that cell instead. Samples come back *packed*:
+flat arrays holding only real samples, with the ray each belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# After a jump to a cell boundary the ray moves this fraction of the minimum step further, so that
+# the next sample lies strictly inside the next cell (rounding could leave it on the boundary).
+_BOUNDARY_NUDGE = 1e-3
+
+
+@dataclass(frozen=True)
+class MarchConfig:
+    """Step sizes of the marcher, relative to the scene box so nothing depends on world units.
+
+    Attributes:
+        cone_angle: step grows as ``t * cone_angle`` (0 gives constant steps of ``min_step``).
+        min_step: smallest step as a fraction of the aabb diagonal.
+        max_steps: most samples one ray may emit.
+    """
+
+    cone_angle: float = 1.0 / 256
+    min_step: float = 1.0 / 1024
+    max_steps: int = 1024
+
+    def __post_init__(self):
+        if self.cone_angle < 0 or not 0 < self.min_step <= 1 or self.max_steps < 1:
+            raise ValueError(f"MarchConfig: need cone_angle >= 0, 0 < min_step <= 1, max_steps >= 1; got {self}")
+
+
+@dataclass
+class PackedSamples:
+    """Samples of many rays in flat arrays (S samples in all).
+
+    The samples of one ray are contiguous and ordered by ``t``; rays appear in increasing index
+    order; rays without samples simply do not appear.
+
+    Attributes:
+        ray_index: [S] int64 ray each sample belongs to.
+        t_start, t_end: [S] the interval of the ray the sample stands for (world distances).
+        positions: [S, 3] world position of the interval midpoint.
+        directions: [S, 3] unit direction of the ray.
+    """
+
+    ray_index: torch.Tensor
+    t_start: torch.Tensor
+    t_end: torch.Tensor
+    positions: torch.Tensor
+    directions: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.ray_index.shape[0])
+
+    def counts(self, num_rays: int) -> torch.Tensor:
+        """[num_rays] int64 number of samples of each ray."""
+        return torch.bincount(self.ray_index, minlength=num_rays)
+
+
+def step_sizes(t: torch.Tensor, config: MarchConfig, aabb: torch.Tensor, cell_diagonal: float) -> torch.Tensor:
+    """[N] step ``clamp(t * cone_angle, min_step * aabb diagonal, cell_diagonal)`` at distances ``t`` [N]."""
+    min_step = config.min_step * float((aabb[1] - aabb[0]).norm())
+    return (t * config.cone_angle).clamp(min=min_step, max=max(min_step, cell_diagonal))
+
+
+def _distance_to_cell_exit(grid_pos: torch.Tensor, grid_dir: torch.Tensor) -> torch.Tensor:
+    """[N] ray parameter from ``grid_pos`` [N,3] to where it leaves its cell, along ``grid_dir`` [N,3].
+
+    Both are in cell units (one cell = 1 along each axis).
+    """
+    cell = grid_pos.floor()
+    boundary = torch.where(grid_dir > 0, cell + 1, cell)
+    dist = (boundary - grid_pos) / grid_dir
+    dist = torch.where(grid_dir == 0, torch.full_like(dist, float("inf")), dist)  # parallel axes never exit
+    return dist.amin(dim=-1).clamp_min(0)
+
+
+@torch.no_grad()
+def march_rays_torch(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor, grid,
+                     config: MarchConfig, jitter: bool = False,
+                     generator: torch.Generator | None = None) -> PackedSamples:
+    """Reference marcher; see :func:`nbskit.render.march_rays` for the contract."""
+    device = origins.device
+    aabb = grid.aabb
+    resolution = grid.resolution
+    occupied = grid.occupied().reshape(-1)
+    cell_extent = grid.cell_extent
+    nudge = _BOUNDARY_NUDGE * config.min_step * float((aabb[1] - aabb[0]).norm())
+
+    def steps(t):
+        return step_sizes(t, config, aabb, grid.cell_diagonal)
+
+    active = (near < far).nonzero().squeeze(1)
+    t = near[active].clone()
+    if jitter:
+        t = t + torch.rand(t.shape, generator=generator, device=device) * steps(t)
+    emitted = torch.zeros(origins.shape[0], dtype=torch.int64, device=device)
+    out_ray, out_t0, out_t1 = [], [], []
+    while active.numel() > 0:
+        d = dirs[active]
+        f = far[active]
+        dt = steps(t)
+        mid = t + 0.5 * dt
+        grid_pos = (origins[active] + mid[:, None] * d - aabb[0]) / cell_extent
+        cell = grid_pos.floor().long().clamp(0, resolution - 1)
+        is_occupied = occupied[(cell[:, 0] * resolution + cell[:, 1]) * resolution + cell[:, 2]]
+
+        out_ray.append(active[is_occupied])
+        out_t0.append(t[is_occupied])
+        out_t1.append(torch.minimum(t + dt, f)[is_occupied])
+        emitted[active[is_occupied]] += 1
+
+        skip_to = mid + _distance_to_cell_exit(grid_pos, d / cell_extent) + nudge
+        t = torch.where(is_occupied, t + dt, skip_to)
+        keep = (t < f) & (emitted[active] < config.max_steps)
+        active, t = active[keep], t[keep]
+
+    ray_index = torch.cat(out_ray) if out_ray else torch.zeros(0, dtype=torch.int64, device=device)
+    t_start = torch.cat(out_t0) if out_t0 else torch.zeros(0, device=device)
+    t_end = torch.cat(out_t1) if out_t1 else torch.zeros(0, device=device)
+    # Each ray's samples were produced in increasing t; a stable sort by ray keeps that order.
+    order = torch.sort(ray_index, stable=True).indices
+    ray_index, t_start, t_end = ray_index[order], t_start[order], t_end[order]
+    directions = dirs[ray_index]
+    positions = origins[ray_index] + (0.5 * (t_start + t_end))[:, None] * directions
+    return PackedSamples(ray_index, t_start, t_end, positions, directions)
+
+
+def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor, grid,
+               config: MarchConfig, jitter: bool = False, generator: torch.Generator | None = None,
+               backend: str | None = None) -> PackedSamples:
+    """March rays through an occupancy grid and return their samples, packed.
+
+    Args:
+        origins, dirs: [R, 3] ray origins and unit directions (world).
+        near, far: [R] the part of each ray to march (from :func:`ray_aabb_intersect`); rays with
+            far <= near produce no samples.
+        grid: an :class:`~nbskit.render.OccupancyGrid`; unoccupied cells are skipped.
+        config: step sizes and the per-ray sample cap.
+        jitter: start each ray a random fraction of its first step later (training), so that
+            samples do not sit at the same depths in every iteration.
+        generator: random source for the jitter.
+        backend: force a render backend by name (default: the best available).
+
+    Returns:
+        :class:`PackedSamples` (no gradients: sample positions are not optimised).
+    """
+    from .backends import select_render_backend
+
+    kernel = select_render_backend("march_rays", backend, origins.device, origins.dtype)
+    return kernel(origins, dirs, near, far, grid, config, jitter, generator)
