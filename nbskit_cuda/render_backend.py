@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from nbskit.render.backends import register_render_backend
-from nbskit.render.marching import _BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
+from nbskit.render.marching import BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
 
 from . import extension_status, load_extension
 
@@ -60,7 +60,7 @@ def march_rays_compiled(
         config.cone_angle,
         min_step,
         max(min_step, grid.cell_diagonal),
-        _BOUNDARY_NUDGE * min_step,
+        BOUNDARY_NUDGE * min_step,
         config.max_steps,
     )
     directions = dirs[ray_index]
@@ -127,4 +127,5 @@ for _kind, _priority in (("cpu", 10), ("cuda", 20)):
         why_unavailable=lambda kind=_kind: extension_status(kind, build=False).reason,
         priority=_priority,
         devices=(_kind,),
+        dtypes=(torch.float32,),  # the kernels compute in float32; float64 stays on torch
     )

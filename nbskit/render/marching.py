@@ -15,7 +15,7 @@ import torch
 
 # After a jump to a cell boundary the ray moves this fraction of the minimum step further, so that
 # the next sample lies strictly inside the next cell (rounding could leave it on the boundary).
-_BOUNDARY_NUDGE = 1e-3
+BOUNDARY_NUDGE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def march_rays_torch(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tens
     resolution = grid.resolution
     occupied = grid.occupied().reshape(-1)
     cell_extent = grid.cell_extent
-    nudge = _BOUNDARY_NUDGE * config.min_step * float((aabb[1] - aabb[0]).norm())
+    nudge = BOUNDARY_NUDGE * config.min_step * float((aabb[1] - aabb[0]).norm())
 
     def steps(t):
         return step_sizes(t, config, aabb, grid.cell_diagonal)
