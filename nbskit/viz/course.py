@@ -1,0 +1,208 @@
+"""What the course notebooks share: which subject, which training config, and a reusable trained run.
+
+Notebooks 05–08 all need a trained head. Runs are kept in folders named after their subject and
+config, so a notebook run a second time (or another notebook with the same settings) resumes or
+reuses the finished run instead of training again.
+
+Smoke mode (CI: two CPU cores, two minutes per notebook) uses the ``tiny`` synthetic subject and a
+shortened ``cpu-smoke`` run without stage 3; full mode uses the ``small`` subject and the ``gpu``
+preset on a GPU, ``cpu`` otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nbskit.apps.demo_command import DEFAULT_CACHE as SUBJECT_CACHE  # shared with `nbskit demo`
+from nbskit.train.presets import TrainConfig, make_config
+
+RUNS_FOLDER = Path("runs")
+SMOKE_SUBJECT = "tiny"
+# Stage boundaries and length of the smoke run: stage 3 (patches + perceptual loss) is left out,
+# it needs the 60 MB ST-LPIPS weights and adds nothing a two-minute check could see.
+SMOKE_OVERRIDES = {
+    "total_steps": 150,
+    "stage2_start": 75,
+    "stage3_start": 150,
+    "eval_interval": 150,
+    "checkpoint_interval": 150,
+}
+RUN_ID_CHARS = 8
+# A 150-step run is still a faint fog (its peak density x box length is a few units, not hundreds),
+# so smoke-mode meshes are cut at a much lower iso-level than a trained head's.
+SMOKE_MESH_OPTICAL_DEPTH = 1.0
+
+
+def course_subject(smoke: bool, cache: Path = SUBJECT_CACHE) -> Path:
+    """The synthetic subject of the course (made once and cached): ``tiny`` in smoke mode, else ``small``."""
+    from nbskit.data.synthetic import default_subject, synthesize_subject
+
+    if not smoke:
+        return default_subject(cache)
+    root = Path(cache) / f"synthetic_{SMOKE_SUBJECT}_procedural_seed0"
+    if not (root / "transforms.json").is_file():  # written last, atomically: its presence means complete
+        synthesize_subject(root, SMOKE_SUBJECT, seed=0, model="procedural")
+    return root
+
+
+def course_config(smoke: bool, **overrides) -> TrainConfig:
+    """The course's training config (see module doc) with ``overrides`` applied on top."""
+    if smoke:
+        return make_config("cpu-smoke", {**SMOKE_OVERRIDES, **overrides})
+    return make_config("gpu" if torch.cuda.is_available() else "cpu", overrides)
+
+
+def mesh_optical_depth(smoke: bool) -> float:
+    """Iso-level (density x box length) for the course's meshes: the library default unless smoke."""
+    from nbskit.geometry.mesh import DEFAULT_OPTICAL_DEPTH_PER_BOX
+
+    return SMOKE_MESH_OPTICAL_DEPTH if smoke else DEFAULT_OPTICAL_DEPTH_PER_BOX
+
+
+def run_folder(subject_dir: Path, config: TrainConfig, runs: Path = RUNS_FOLDER) -> Path:
+    """``runs/<subject>_<preset>_<model>_<grid policy>_<hash of the whole config>``: one folder per setting."""
+    digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:RUN_ID_CHARS]
+    return (
+        Path(runs) / f"{Path(subject_dir).name}_{config.preset}_{config.model}_{config.grid_policy}_{digest}"
+    )
+
+
+@dataclass
+class CourseRun:
+    """A trained run and how it got there.
+
+    Attributes:
+        run: the loaded :class:`~nbskit.train.run.TrainedRun`.
+        history: the trainer's history (train records, eval records, seconds per stage).
+        trained_now: False when a finished run was found and reused.
+    """
+
+    run: object
+    history: dict
+    trained_now: bool
+
+
+def train_or_load(
+    subject_dir: Path, config: TrainConfig, runs: Path = RUNS_FOLDER, progress: bool = True
+) -> CourseRun:
+    """Train ``config`` on the subject (resuming what its folder already holds), then load the run."""
+    from nbskit.data.subject import Subject
+    from nbskit.train.run import load_run
+    from nbskit.train.trainer import Trainer
+
+    run_dir = run_folder(subject_dir, config, runs)
+    trainer = Trainer(Subject.load(subject_dir), config, run_dir, progress=progress)
+    trainer.resume()
+    trained_now = trainer.step < config.total_steps
+    history = trainer.fit()
+    return CourseRun(run=load_run(run_dir), history=history, trained_now=trained_now)
+
+
+def mouth_open_frames(
+    subject, split: str = "test", name: str = "jawOpen", fraction: float = 0.5
+) -> np.ndarray:
+    """int64 indices of the ``fraction`` of ``split``'s frames with the largest coefficient ``name``.
+
+    The paper's density-grid ablation (Fig. 13–14) looks at open mouths: the expression the
+    neutral-only grid gets wrong, since an open jaw puts matter where the neutral face has none.
+    """
+    if name not in subject.expression_names:
+        raise KeyError(f"{subject.root}: no coefficient named {name!r}")
+    indices = subject.indices(split)
+    values = subject.expressions(indices)[:, subject.expression_names.index(name)]
+    keep = max(1, round(fraction * len(indices)))
+    return np.sort(indices[np.argsort(-values, kind="stable")[:keep]])
+
+
+@torch.no_grad()
+def frame_statistics(run, indices, grid=None, split: str = "test") -> dict[str, np.ndarray]:
+    """Render frames ``indices`` of ``split`` and measure them: PSNR, samples per ray, seconds per image.
+
+    Args:
+        run: a TrainedRun.
+        indices: subject frame indices (all in ``split``).
+        grid: occupancy grid to march with (default: the run's own); lets one model be rendered
+            with another grid policy.
+
+    Returns:
+        {'psnr', 'samples_per_ray', 'seconds'}: float arrays [N] (render and ground truth composited
+        over the run's background, as in evaluation).
+    """
+    from nbskit.render import render_image
+    from nbskit.train import metrics
+    from nbskit.train.dataset import load_frames
+
+    frames = load_frames(run.subject, split, run.config.max_image_size, run.config.background, progress=False)
+    rows = {int(index): row for row, index in enumerate(frames.indices)}
+    missing = [int(i) for i in indices if int(i) not in rows]
+    if missing:
+        raise ValueError(f"frames {missing} are not in the {split!r} split of {run.subject.root}")
+    device = run.model.aabb.device
+    grid = run.grid if grid is None else grid
+    background = frames.background.to(device)
+    stats: dict[str, list[float]] = {"psnr": [], "samples_per_ray": [], "seconds": []}
+    for index in indices:
+        row = rows[int(index)]
+        start = time.perf_counter()
+        out = render_image(
+            run.model,
+            grid,
+            frames.intrinsics,
+            frames.c2w[row].to(device),
+            frames.expressions[row].to(device),
+            background,
+            run.render_config,
+        )
+        stats["seconds"].append(time.perf_counter() - start)
+        stats["psnr"].append(metrics.psnr(out["rgb"].clamp(0, 1).cpu(), frames.image(row)))
+        stats["samples_per_ray"].append(out["num_samples"] / (frames.width * frames.height))
+    return {key: np.asarray(values) for key, values in stats.items()}
+
+
+def seconds_per_step(history: dict, steps: int) -> float:
+    """Mean training wall-clock per step, from the trainer's per-stage timings."""
+    return sum(history["seconds_per_stage"].values()) / max(steps, 1)
+
+
+CURVE_FILE = "psnr_vs_time.json"
+
+
+def timed_training(
+    subject_dir: Path,
+    config: TrainConfig,
+    evaluations: int = 6,
+    runs: Path = RUNS_FOLDER,
+    progress: bool = True,
+) -> list[dict]:
+    """Train in ``evaluations`` equal chunks, evaluating after each; returns the PSNR-vs-time curve.
+
+    Only the training chunks are timed (evaluation renders are not training cost). The curve is
+    stored as ``psnr_vs_time.json`` in the run folder and returned from there when the run is
+    already finished, so re-running a notebook does not retrain.
+
+    Returns:
+        [{'step', 'seconds' (cumulative training wall-clock), 'psnr' (validation, dB)}, ...]
+    """
+    from nbskit.data.subject import Subject
+    from nbskit.train.checkpoint import read_json, write_json
+    from nbskit.train.trainer import Trainer
+
+    run_dir = run_folder(subject_dir, config, runs)
+    if (run_dir / CURVE_FILE).is_file():
+        return read_json(run_dir / CURVE_FILE)
+    trainer = Trainer(Subject.load(subject_dir), config, run_dir, progress=progress)
+    curve, seconds = [{"step": 0, "seconds": 0.0, "psnr": trainer.evaluate()["psnr"]}], 0.0
+    for until in np.linspace(0, config.total_steps, evaluations + 1)[1:].round().astype(int):
+        start = time.perf_counter()
+        trainer.fit(until=int(until))
+        seconds += time.perf_counter() - start
+        curve.append({"step": trainer.step, "seconds": seconds, "psnr": trainer.evaluate()["psnr"]})
+    write_json(run_dir / CURVE_FILE, curve)
+    return curve

@@ -1,0 +1,179 @@
+"""The course widgets: sliders drive the coefficients and the image, reset restores, gallery clicks render.
+
+Training a run would take a minute, so the fixture builds an untrained NeRFBlendShape with large
+random hash tables: its images already depend strongly on every coefficient, which is all the
+widgets need to be tested.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+ipywidgets = pytest.importorskip("ipywidgets")
+
+from nbskit.data import Intrinsics, SubjectWriter
+from nbskit.data.subject import Subject
+from nbskit.geometry.camera import look_at
+from nbskit.viz.widgets import BasisGallery, ExpressionExplorer, group_expression_names
+
+SIZE = 16
+NAMES = ["browInnerUp", "eyeBlink_L", "jawOpen", "mouthSmile_L", "cheekPuff", "noseSneer_L"]
+AABB = np.array([[-0.1, -0.1, -0.1], [0.1, 0.1, 0.1]])
+TABLE_SCALE = 1.0  # random tables in U(-1, 1): far from the trained U(-1e-4, 1e-4), so w matters a lot
+RAW_OUTPUT_STD = 3.0  # spread of the density MLP's outputs: a cloudy head with visible structure
+MEDIAN_OPTICAL_DEPTH = 3.0  # density x box length at a typical point: light gets partly through
+PROBE_POINTS = 4096
+NUM_FRAMES = 4
+
+
+def raw_density_for(model, optical_depth: float) -> float:
+    """The raw density output at which the field's σ x box length equals ``optical_depth``.
+
+    The field computes σ · box length = density_scale · softplus(raw); invert softplus.
+    """
+    return float(np.log(np.expm1(optical_depth / model.config.density_scale)))
+
+
+@pytest.fixture(scope="module")
+def random_run(tmp_path_factory):
+    from nbskit.render import RenderConfig
+    from nbskit.train.components import build_grid, build_model
+    from nbskit.train.presets import make_config
+    from nbskit.train.run import TrainedRun
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("subject")
+    intrinsics = Intrinsics(
+        width=SIZE, height=SIZE, fl_x=SIZE * 1.5, fl_y=SIZE * 1.5, cx=SIZE / 2, cy=SIZE / 2
+    )
+    with SubjectWriter(root, intrinsics, AABB, NAMES) as writer:
+        for i in range(NUM_FRAMES):
+            eye = np.array([0.1 * np.sin(i), 0.0, 0.35])
+            writer.add_frame(
+                np.zeros((SIZE, SIZE, 3)),
+                np.ones((SIZE, SIZE)),
+                look_at(eye, np.zeros(3)),
+                rng.uniform(0, 1, len(NAMES)),
+                "train" if i < NUM_FRAMES - 1 else "test",
+            )
+    subject = Subject.load(root)
+    config = make_config("cpu-smoke", {"max_image_size": SIZE})
+    low, high = subject.expression_range()
+    model = build_model(config, subject.aabb, low, high).eval()
+    with torch.no_grad():
+        model.grid.mean_table.uniform_(-TABLE_SCALE, TABLE_SCALE)
+        model.grid.basis_tables.uniform_(-TABLE_SCALE, TABLE_SCALE)
+        # A fresh MLP's outputs barely vary; stretch its last layer so density and colour follow the tables.
+        points = (
+            torch.rand(PROBE_POINTS, 3) * torch.as_tensor(AABB[1] - AABB[0]).float()
+            + torch.as_tensor(AABB[0]).float()
+        )
+        frame = torch.zeros(PROBE_POINTS, dtype=torch.int64)
+        raw = model.density_mlp(
+            model.encode(model.normalise(points), frame, model.coefficients(torch.as_tensor(high)))
+        )
+        output_layer = model.density_mlp[-1]
+        output_layer.weight.mul_(RAW_OUTPUT_STD / raw.std(dim=0, keepdim=True).T)
+        output_layer.bias.zero_()
+        output_layer.bias[0] = raw_density_for(model, MEDIAN_OPTICAL_DEPTH)
+    return TrainedRun(
+        run_dir=root,
+        subject=subject,
+        config=config,
+        model=model,
+        grid=build_grid(config, subject.aabb),
+        step=0,
+        render_config=RenderConfig(),
+    )
+
+
+def test_names_are_grouped_by_face_region():
+    groups = group_expression_names(NAMES + ["mouthFunnel", "fw_03"])
+    assert groups == {"brows": [0], "eyes": [1], "mouth": [3, 6], "jaw": [2], "cheeks": [4], "other": [5, 7]}
+
+
+def test_slider_changes_expression_and_image(random_run):
+    explorer = ExpressionExplorer(random_run, size=SIZE)
+    before_image, before_expression, before_png = (
+        explorer.image_array.copy(),
+        explorer.expression,
+        explorer.image.value,
+    )
+    slider = explorer.sliders["jawOpen"]
+    slider.value = slider.max
+    index = NAMES.index("jawOpen")
+    assert explorer.expression[index] == pytest.approx(slider.max)
+    assert np.delete(explorer.expression, index) == pytest.approx(np.delete(before_expression, index))
+    assert np.abs(explorer.image_array - before_image).max() > 0.01
+    assert explorer.image.value != before_png
+
+
+def test_camera_slider_changes_image(random_run):
+    explorer = ExpressionExplorer(random_run, size=SIZE)
+    before = explorer.image_array.copy()
+    explorer.yaw.value = 20.0
+    assert np.abs(explorer.image_array - before).max() > 0.01
+
+
+def test_reset_restores_neutral_image_and_coefficients(random_run):
+    explorer = ExpressionExplorer(random_run, size=SIZE)
+    neutral_image, neutral_expression = explorer.image_array.copy(), explorer.expression
+    explorer.randomise()
+    explorer.pitch.value = 10.0
+    assert np.abs(explorer.expression - neutral_expression).max() > 0
+    explorer.reset()
+    np.testing.assert_allclose(explorer.expression, neutral_expression, atol=1e-6)
+    np.testing.assert_allclose(explorer.image_array, neutral_image, atol=1e-4)
+
+
+def test_set_expression_renders_once_and_copy_frame(random_run):
+    explorer = ExpressionExplorer(random_run, size=SIZE)
+    count = explorer.render_count
+    explorer.copy_frame(1)
+    assert explorer.render_count == count + 1
+    expected = np.clip(random_run.subject.expressions([1])[0], *random_run.expression_range)
+    np.testing.assert_allclose(explorer.expression, expected, atol=1e-6)
+
+
+def test_gallery_click_changes_shown_image(random_run):
+    gallery = BasisGallery(random_run, size=SIZE)
+    first = gallery.image_array.copy()
+    gallery.buttons["jawOpen"].click()
+    assert gallery.selected == "jawOpen"
+    assert gallery.image_array.shape == first.shape
+    assert np.abs(gallery.image_array - first).max() > 0.01
+    expression = gallery.basis_expression("jawOpen")
+    assert expression[NAMES.index("jawOpen")] == pytest.approx(
+        random_run.expression_range[1][NAMES.index("jawOpen")]
+    )
+
+
+@pytest.fixture(scope="module")
+def surfaced_run(random_run):
+    """The random run with its density raised so that it crosses the mesh iso-level in places."""
+    import copy
+
+    from nbskit.geometry.mesh import DEFAULT_OPTICAL_DEPTH_PER_BOX
+
+    run = copy.deepcopy(random_run)
+    with torch.no_grad():
+        run.model.density_mlp[-1].bias[0] = raw_density_for(run.model, DEFAULT_OPTICAL_DEPTH_PER_BOX)
+    return run
+
+
+def test_mesh_view_follows_explorer(surfaced_run, monkeypatch):
+    from nbskit.viz import widgets as viz_widgets
+
+    monkeypatch.setattr(viz_widgets, "MESH_MIN_INTERVAL_S", 0.0)
+    explorer = ExpressionExplorer(surfaced_run, size=SIZE)
+    view = viz_widgets.MeshView(surfaced_run, resolution=16, explorer=explorer)
+    assert view.mesh is not None and len(view.mesh.faces) > 0, view.status.value
+    assert len(view.figure.data[0].x) == len(view.mesh.vertices)
+    before = np.asarray(view.mesh.vertices).copy()
+    explorer.sliders["jawOpen"].value = explorer.sliders["jawOpen"].max
+    np.testing.assert_allclose(view.expression, explorer.expression)
+    after = np.asarray(view.mesh.vertices)
+    assert after.shape != before.shape or np.abs(after - before).max() > 0
