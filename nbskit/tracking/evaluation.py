@@ -1,0 +1,101 @@
+"""Tracking accuracy against synthetic subjects, whose meshes, poses and coefficients are exact.
+
+Shared by the tests and `bench/tracking.py`. Errors are measured on the face region of the mesh
+(what landmarks can see), in the head frame, so a correct fit scores zero whatever the pose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nbskit.tracking.correspondence import OPENCV_TO_OPENGL, Correspondence
+from nbskit.tracking.fit import FitResult
+
+TRACKED_SHAPES = {"jawOpen": ("jawOpen",), "eyeBlink": ("eyeBlink_L", "eyeBlink_R"),
+                  "mouthSmile": ("mouthSmile_L", "mouthSmile_R")}
+METRES_TO_MM = 1000.0
+
+
+@dataclass
+class SyntheticTruth:
+    """Ground truth of a synthetic subject: model, identity [I] | None, expression [N,K],
+    head_to_camera [N,4,4] (OpenCV), camera_matrix [3,3], image_size (w, h), images [N,H,W,3] uint8."""
+
+    model: object
+    identity: np.ndarray | None
+    expression: np.ndarray
+    head_to_camera: np.ndarray
+    camera_matrix: np.ndarray
+    image_size: tuple[int, int]
+    images: np.ndarray
+
+    @classmethod
+    def load(cls, root: str | Path) -> SyntheticTruth:
+        from nbskit.data.subject import Subject
+        from nbskit.data.synthetic.generate import resolve_model
+        from nbskit.data.synthetic.presets import PRESETS
+
+        subject = Subject.load(root)
+        info = (subject.extra or {}).get("synthetic")
+        if info is None:
+            raise ValueError(f"{Path(root) / 'transforms.json'}: not a synthetic subject (no 'synthetic' entry)")
+        model = resolve_model(info["model"], PRESETS["tiny"])
+        identity = None if info["identity"] is None else np.asarray(info["identity"], np.float32)
+        c2w = np.stack([frame.transform_matrix for frame in subject.frames]).astype(np.float64)
+        images = np.stack([np.round(255 * subject.load_image(i)).astype(np.uint8) for i in range(len(c2w))])
+        intrinsics = subject.intrinsics
+        return cls(model, identity, np.stack([f.expression for f in subject.frames]),
+                   OPENCV_TO_OPENGL @ np.linalg.inv(c2w), intrinsics.matrix(),
+                   (intrinsics.width, intrinsics.height), images)
+
+    def vertices(self) -> np.ndarray:
+        """Head-frame mesh [N,V,3]."""
+        return np.asarray(self.model.vertices(self.expression.astype(np.float32), self.identity))
+
+    def project(self, vertex_indices: np.ndarray) -> np.ndarray:
+        """Pixels [N,P,2] of the given vertices in every frame."""
+        points = self.vertices()[:, vertex_indices].astype(np.float64)
+        camera = np.einsum("nij,npj->npi", self.head_to_camera[:, :3, :3], points) + self.head_to_camera[:, None, :3, 3]
+        projected = camera @ self.camera_matrix.T
+        return projected[..., :2] / projected[..., 2:]
+
+    def exact_landmarks(self, correspondence: Correspondence, num_points: int = 478) -> np.ndarray:
+        """MediaPipe-ordered landmarks [N,478,2] made by projecting the paired vertices (others 0)."""
+        points = np.zeros((len(self.expression), num_points, 2), np.float32)
+        points[:, correspondence.landmarks] = self.project(correspondence.vertices)
+        points[:, correspondence.iris_landmarks] = self.project(correspondence.iris_vertices)
+        return points
+
+
+def fitted_vertices(model, fit: FitResult) -> np.ndarray:
+    """Head-frame mesh [N,V,3] of a fit."""
+    return np.asarray(model.vertices(fit.expression.astype(np.float32), fit.identity.astype(np.float32)))
+
+
+def mesh_error_mm(truth: SyntheticTruth, fit: FitResult) -> float:
+    """Mean distance (mm) between fitted and true face-region vertices, head frame, all frames."""
+    face = truth.model.vertex_groups["face"]
+    difference = fitted_vertices(truth.model, fit)[:, face] - truth.vertices()[:, face]
+    return float(np.linalg.norm(difference, axis=-1).mean() * METRES_TO_MM)
+
+
+def rotation_error_deg(truth: SyntheticTruth, fit: FitResult) -> np.ndarray:
+    """Per-frame angle [N] (degrees) of the relative rotation between fitted and true head pose."""
+    relative = np.einsum("nji,njk->nik", fit.rotation, truth.head_to_camera[:, :3, :3])
+    cosine = np.clip((np.trace(relative, axis1=1, axis2=2) - 1) / 2, -1.0, 1.0)
+    return np.degrees(np.arccos(cosine))
+
+
+def shape_correlations(truth: SyntheticTruth, fit: FitResult) -> dict[str, float]:
+    """Pearson correlation of fitted vs true tracks for jawOpen, eyeBlink and mouthSmile (L+R summed)."""
+    names = list(truth.model.expression_names)
+    correlations = {}
+    for label, members in TRACKED_SHAPES.items():
+        columns = [names.index(m) for m in members if m in names]
+        if columns:
+            correlations[label] = float(np.corrcoef(truth.expression[:, columns].sum(1),
+                                                    fit.expression[:, columns].sum(1))[0, 1])
+    return correlations

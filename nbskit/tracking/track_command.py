@@ -1,0 +1,129 @@
+"""`nbskit track VIDEO OUT`: a monocular video -> a subject folder plus a tracking report.
+
+video -> face boxes -> fixed square head crop -> face mesh landmarks -> blendshape fit ->
+head masks -> subject folder (head pose folded into the cameras) + OUT/tracking/ report.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nbskit.tracking.video import VideoError, head_crop, read_video
+
+DEFAULT_SIZE = 512
+DEFAULT_TEST_FRAMES = 10
+MIN_FACE_FRACTION = 0.5  # fewer frames with a face than this and the video is rejected
+AABB_PADDING = 0.06  # metres around the fitted head: room for hair
+
+
+@dataclass
+class TrackingOutput:
+    """Where things went and how well they fit."""
+
+    subject: Path
+    report: dict
+    face_fraction: float
+    mean_reprojection_px: float
+
+
+def load_model(choice: str):
+    """'ict', 'procedural' or 'auto' (ICT when its file is found, else the procedural head)."""
+    from nbskit.tracking.ict import ICTFaceModel, find_ict
+    from nbskit.tracking.procedural import ProceduralHead
+
+    if choice == "auto":
+        choice = "ict" if find_ict() is not None else "procedural"
+    return ICTFaceModel.load() if choice == "ict" else ProceduralHead()
+
+
+def project_vertices(vertices: np.ndarray, head_to_camera: np.ndarray, focal: float, centre: np.ndarray) -> np.ndarray:
+    """Head-frame points [N,P,3] -> pixels [N,P,2] with per-frame OpenCV poses [N,4,4]."""
+    camera = np.einsum("nij,npj->npi", head_to_camera[:, :3, :3], vertices) + head_to_camera[:, None, :3, 3]
+    return focal * camera[..., :2] / np.maximum(camera[..., 2:], 1e-6) + centre
+
+
+def track_video(video: str | Path, out: str | Path, max_frames: int | None = None,
+                test_frames: int = DEFAULT_TEST_FRAMES, size: int = DEFAULT_SIZE, model="auto",
+                progress: bool = True) -> TrackingOutput:
+    """Track `video` into the subject folder `out` (see module docstring)."""
+    from nbskit.data.subject import Intrinsics, SubjectWriter
+    from nbskit.tracking.correspondence import correspondence_for
+    from nbskit.tracking.fit import fit_landmarks
+    from nbskit.tracking.landmarks import detect_face_boxes, detect_landmarks, landmark_boxes, segment_people
+    from nbskit.tracking.masks import head_masks, neck_cut_points
+    from nbskit.tracking.report import overlay_frames, write_report
+
+    frames, fps = read_video(video, max_frames)
+    if test_frames >= len(frames):
+        raise VideoError(f"{video}: {len(frames)} frames cannot hold {test_frames} test frames and a training set")
+    boxes, box_found = detect_face_boxes(frames)
+    if box_found.mean() < MIN_FACE_FRACTION:
+        raise VideoError(f"{video}: a face was detected in {box_found.sum()} of {len(frames)} frames; "
+                         f"tracking needs one in at least {MIN_FACE_FRACTION:.0%}")
+    crop = head_crop(boxes.reshape(-1, 2, 2), box_found, size)
+    frames = crop.apply(frames)
+    track = detect_landmarks(frames)
+    if track.detection_rate < MIN_FACE_FRACTION:
+        raise VideoError(f"{video}: the face mesh found a face in {track.found.sum()} of {len(frames)} frames")
+
+    head = load_model(model) if isinstance(model, str) else model
+    correspondence = correspondence_for(head)
+    fit = fit_landmarks(head, correspondence, track.points, track.found, (size, size), progress=progress)
+
+    centre = np.array([size / 2, size / 2])
+    head_to_camera = fit.head_to_camera()
+    vertices = np.asarray(head.vertices(fit.expression.astype(np.float32), fit.identity.astype(np.float32)))
+    vertex_pixels = project_vertices(vertices, head_to_camera, fit.focal, centre)
+    chin_height = float(vertices[:, correspondence.vertices, 1].min())
+    cut_pixels = project_vertices(np.broadcast_to(neck_cut_points(chin_height), (len(frames), 3, 3)),
+                                  head_to_camera, fit.focal, centre)
+    masks = head_masks(frames, segment_people(frames), vertex_pixels, np.asarray(head.triangles), cut_pixels,
+                       progress=progress)
+    face_boxes, mouth_boxes = landmark_boxes(track.points, size, size)
+
+    out = Path(out)
+    aabb = np.stack([vertices.min(axis=(0, 1)) - AABB_PADDING, vertices.max(axis=(0, 1)) + AABB_PADDING])
+    intrinsics = Intrinsics(width=size, height=size, fl_x=fit.focal, fl_y=fit.focal, cx=size / 2, cy=size / 2)
+    cameras = fit.camera_to_world_opengl()
+    first_test = len(frames) - test_frames
+    extra = {"tracking": {"video": Path(video).name, "model": head.name, "fps": fps,
+                          "identity": fit.identity.tolist(), "crop": [crop.x0, crop.y0, crop.side]}}
+    with SubjectWriter(out, intrinsics, aabb, list(head.expression_names), extra=extra) as writer:
+        for i in range(len(frames)):
+            writer.add_frame(image=frames[i], mask=masks[i], c2w=cameras[i], expression=fit.expression[i],
+                             split="test" if i >= first_test else "train",
+                             face_box=tuple(face_boxes[i]) if track.found[i] else None,
+                             mouth_box=tuple(mouth_boxes[i]) if track.found[i] else None,
+                             landmarks=track.points[i])
+    face_triangles = _triangles_within(np.asarray(head.triangles), head.vertex_groups["face"])
+    overlay = overlay_frames(frames, vertex_pixels, face_triangles, track.points[:, correspondence.landmarks])
+    report = write_report(out / "tracking", fit, track.found, list(head.expression_names), overlay, fps)
+    return TrackingOutput(out, report, track.detection_rate, float(np.nanmean(fit.reprojection_error)))
+
+
+def _triangles_within(triangles: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    inside = np.zeros(triangles.max() + 1, bool)
+    inside[vertices] = True
+    return triangles[inside[triangles].all(axis=1)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("video", help="input video (anything PyAV/ffmpeg decodes)")
+    parser.add_argument("out", help="subject folder to create")
+    parser.add_argument("--frames", type=int, default=None, help="use only the first N frames")
+    parser.add_argument("--test-frames", type=int, default=DEFAULT_TEST_FRAMES,
+                        help=f"last N frames form the test split (default {DEFAULT_TEST_FRAMES})")
+    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="side of the square head crop in pixels")
+    parser.add_argument("--model", choices=["auto", "ict", "procedural"], default="auto",
+                        help="blendshape model (auto: ICT when found)")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = track_video(args.video, args.out, args.frames, args.test_frames, args.size, args.model)
+    print(f"subject written to {result.subject}: face in {result.face_fraction:.0%} of frames, "
+          f"mean reprojection {result.mean_reprojection_px:.2f} px; report in {result.subject / 'tracking'}")
+    return 0

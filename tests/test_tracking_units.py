@@ -1,0 +1,91 @@
+"""Fast unit tests of the tracking building blocks (no MediaPipe, no model files)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nbskit.tracking.fit import FitResult, axis_angle_to_matrix, second_difference, symmetric_pairs
+from nbskit.tracking.masks import above_cut, mesh_silhouette
+from nbskit.tracking.video import SquareCrop, VideoError, read_video
+
+
+def write_video(path, frames: np.ndarray) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+
+
+def test_read_video_round_trip(tmp_path):
+    frames = np.full((5, 32, 48, 3), 128, np.uint8)
+    write_video(tmp_path / "clip.mp4", frames)
+    decoded, fps = read_video(tmp_path / "clip.mp4")
+    assert decoded.shape == (5, 32, 48, 3) and fps == pytest.approx(10)
+    assert np.abs(decoded.astype(int) - 128).max() < 8
+
+
+def test_read_video_rejects_missing_garbage_and_short(tmp_path):
+    with pytest.raises(VideoError, match="no such video"):
+        read_video(tmp_path / "absent.mp4")
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video at all" * 100)
+    with pytest.raises(VideoError, match="garbage.mp4"):
+        read_video(tmp_path / "garbage.mp4")
+    write_video(tmp_path / "one.mp4", np.zeros((1, 16, 16, 3), np.uint8))
+    with pytest.raises(VideoError, match="at least"):
+        read_video(tmp_path / "one.mp4")
+
+
+def test_square_crop_maps_points_like_pixels():
+    image = np.zeros((1, 40, 60, 3), np.uint8)
+    image[0, 25, 35] = 255  # pixel centre at (35.5, 25.5)
+    crop = SquareCrop(x0=20, y0=10, side=20, size=40)  # 2x upscale
+    out = crop.apply(image)[0]
+    bright = np.argwhere(out[..., 0] > 60).mean(axis=0)  # (row, col) of the bright blob
+    expected = crop.transform_points(np.array([35.5, 25.5]))  # (x, y)
+    assert np.allclose(bright[::-1] + 0.5, expected, atol=0.6)
+
+
+def test_axis_angle_matches_opencv_rodrigues():
+    import cv2
+
+    vectors = torch.tensor([[0.3, -0.2, 0.9], [1e-9, 0.0, 0.0], [0.0, 3.0, 0.0]], dtype=torch.float64)
+    for vector, matrix in zip(vectors, axis_angle_to_matrix(vectors)):
+        assert np.allclose(matrix.numpy(), cv2.Rodrigues(vector.numpy())[0], atol=1e-7)
+
+
+def test_camera_to_world_opengl_projects_like_the_fit():
+    rotation = axis_angle_to_matrix(torch.tensor([[0.2, 2.9, 0.1]], dtype=torch.float64)).numpy()
+    fit = FitResult(rotation, np.array([[0.01, -0.02, 0.6]]), 500.0, np.zeros(0), np.zeros((1, 0)),
+                    np.zeros(1), [], {})
+    point = np.array([0.03, 0.05, 0.08])
+    camera = rotation[0] @ point + fit.translation[0]
+    pixel_fit = 500.0 * camera[:2] / camera[2]
+    c2w = fit.camera_to_world_opengl()[0]
+    local = np.linalg.inv(c2w) @ np.append(point, 1.0)  # OpenGL: looks down -z, y up
+    pixel_gl = 500.0 * np.array([local[0], -local[1]]) / -local[2]
+    assert np.allclose(pixel_fit, pixel_gl)
+
+
+def test_symmetric_pairs_couple_gaze_conjugately():
+    names = ["eyeBlink_L", "eyeBlink_R", "eyeLookIn_L", "eyeLookOut_R", "eyeLookIn_R", "eyeLookOut_L", "jawOpen"]
+    pairs = {(names[a], names[b]) for a, b in symmetric_pairs(names)}
+    assert pairs == {("eyeBlink_L", "eyeBlink_R"), ("eyeLookIn_L", "eyeLookOut_R"), ("eyeLookOut_L", "eyeLookIn_R")}
+
+
+def test_second_difference_ignores_constant_velocity():
+    line = torch.arange(6, dtype=torch.float64)[:, None] * torch.tensor([[0.5, -1.0]], dtype=torch.float64)
+    assert torch.allclose(second_difference(line), torch.zeros(4, 2, dtype=torch.float64))
+
+
+def test_mesh_silhouette_and_cut():
+    pixels = np.array([[10, 10], [30, 10], [10, 30]], float)
+    filled = mesh_silhouette(pixels, np.array([[0, 1, 2]]), (40, 40))
+    assert filled[12, 12] and not filled[35, 35]
+    keep = above_cut(np.array([[0.0, 20.0], [40.0, 20.0]]), np.array([20.0, 5.0]), (40, 40))
+    assert keep[5, 20] and not keep[30, 20]
