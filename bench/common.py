@@ -16,18 +16,74 @@ from pathlib import Path
 import torch
 
 DEFAULT_OUT_DIR = Path("runs") / "bench"
+TARGET_MACHINE_THREADS = 2  # CPU threads of the machine the project's CPU targets are stated for
+
+
+REFERENCE_BACKEND = "torch"  # the speed-up columns compare every backend with this one
+# Table columns (key, header, format) of the rows the shared helpers describe.
+CASE_COLUMNS = [("device", "device", ""), ("backend", "backend", "")]  # from device_backend_cases
+SPEEDUP_COLUMN = ("speedup_vs_torch", "x torch", ".1f")  # from add_speedups
+
+
+def add_output_arguments(
+    parser: argparse.ArgumentParser, default_out: str, default_threads: int | None = None
+) -> None:
+    """``--threads`` and ``--out``, which every benchmark has (results go to runs/bench/ by default)."""
+    threads_default = "torch's choice" if default_threads is None else default_threads
+    parser.add_argument(
+        "--threads", type=int, default=default_threads, help=f"torch CPU threads (default: {threads_default})"
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / default_out, help="JSON results file")
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """Options every benchmark shares."""
+    """Options of the benchmarks that repeat a call: ``--warmup --repeats`` plus the output options."""
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls before measuring (default 1)")
     parser.add_argument(
         "--repeats", type=int, default=5, help="timed calls; the median is reported (default 5)"
     )
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    add_output_arguments(parser, default_out)
+
+
+def timing_settings(args: argparse.Namespace) -> dict:
+    """The ``--warmup``/``--repeats`` values, for the settings recorded beside the results."""
+    return {"warmup": args.warmup, "repeats": args.repeats}
+
+
+def add_case_arguments(parser: argparse.ArgumentParser, devices: bool = True) -> None:
+    """``--devices`` (optional), ``--backends`` and ``--seed`` of the per-backend benchmarks."""
+    if devices:
+        parser.add_argument(
+            "--devices", default=None, help="comma-separated devices (default: cpu, and cuda if present)"
+        )
+    parser.add_argument("--backends", default=None, help="comma-separated backends (default: all available)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def requested_devices(args: argparse.Namespace) -> list[torch.device]:
+    """The ``--devices`` list, else the CPU and, when present, CUDA."""
+    names = (
+        args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / default_out, help="JSON results file")
+    return [torch.device(name) for name in names]
+
+
+def requested_backends(args: argparse.Namespace) -> set[str] | None:
+    """The ``--backends`` asked for, or None for every available one."""
+    return set(args.backends.split(",")) if args.backends else None
+
+
+def device_backend_cases(
+    args: argparse.Namespace, available: Callable[[torch.device], Sequence[str]]
+) -> list[tuple[torch.device, str]]:
+    """Every (device, backend) pair requested on the command line that ``available(device)`` offers."""
+    wanted = requested_backends(args)
+    return [
+        (device, backend)
+        for device in requested_devices(args)
+        for backend in available(device)
+        if wanted is None or backend in wanted
+    ]
 
 
 def apply_thread_setting(threads: int | None) -> None:
@@ -102,23 +158,24 @@ class Timing:
         }
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a clock read afterwards includes it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> Timing:
     """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times timed (CUDA synchronised)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-
-    def synchronize() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     for _ in range(warmup):
         fn()
-    synchronize()
+    synchronize(device)
     seconds, cpu_seconds = [], []
     for _ in range(repeats):
         start, cpu_start = time.perf_counter(), time.process_time()
         fn()
-        synchronize()
+        synchronize(device)
         seconds.append(time.perf_counter() - start)
         cpu_seconds.append(time.process_time() - cpu_start)
     return Timing(seconds, cpu_seconds)
@@ -149,3 +206,57 @@ def write_json(path: Path, payload: dict) -> Path:
     temporary.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(temporary, path)
     return path
+
+
+def add_speedups(rows: list[dict], same_case: Sequence[str]) -> None:
+    """Set each row's ``speedup_vs_torch``: the reference row's median over its own.
+
+    The reference is the ``REFERENCE_BACKEND`` row that agrees on every key in ``same_case``;
+    rows without one get None.
+    """
+    reference = {
+        tuple(row[key] for key in same_case): row["median_ms"]
+        for row in rows
+        if row["backend"] == REFERENCE_BACKEND
+    }
+    for row in rows:
+        baseline = reference.get(tuple(row[key] for key in same_case))
+        row["speedup_vs_torch"] = baseline / row["median_ms"] if baseline else None
+
+
+def report(
+    out: Path,
+    rows: Sequence[dict],
+    columns: Sequence[tuple[str, str, str]],
+    payload: dict,
+    benchmark: str | None = None,
+    heading: str | None = None,
+    notes: Sequence[str] = (),
+) -> Path:
+    """Print the heading, the machine, the table of ``rows`` and the notes; write the JSON.
+
+    The JSON holds ``benchmark`` (when given), the machine description, then ``payload``.
+    """
+    machine = machine_description()
+    if heading is not None:
+        print(heading)
+    print(describe_machine_line(machine))
+    print(format_table(rows, columns))
+    for note in notes:
+        print(note)
+    header = {"benchmark": benchmark} if benchmark is not None else {}
+    path = write_json(out, {**header, "machine": machine, **payload})
+    print(f"wrote {path}")
+    return path
+
+
+def run_script(
+    doc: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+    argv: list[str] | None = None,
+) -> int:
+    """``python -m bench.NAME``: parse the script's options (described by its docstring) and run it."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

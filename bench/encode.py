@@ -19,13 +19,19 @@ import torch
 from tqdm import tqdm
 
 from bench.common import (
+    CASE_COLUMNS,
+    REFERENCE_BACKEND,
+    SPEEDUP_COLUMN,
+    add_case_arguments,
+    add_speedups,
     add_timing_arguments,
     apply_thread_setting,
-    describe_machine_line,
-    format_table,
-    machine_description,
+    report,
+    requested_backends,
+    requested_devices,
+    run_script,
     time_call,
-    write_json,
+    timing_settings,
 )
 from nbskit.encoding import (
     HashGridConfig,
@@ -35,20 +41,18 @@ from nbskit.encoding import (
     hash_encode,
 )
 
-REFERENCE_BACKEND = "torch"
 DTYPES = {"float32": torch.float32, "float16": torch.float16}
 OPERATIONS = ("blend+encode", "encode")
 PASSES = ("forward", "forward+backward")
 TABLE_COLUMNS = [
-    ("device", "device", ""),
-    ("backend", "backend", ""),
+    *CASE_COLUMNS,
     ("dtype", "tables", ""),
     ("operation", "operation", ""),
     ("pass", "pass", ""),
     ("median_ms", "median ms", ".2f"),
     ("median_cpu_ms", "cpu-time ms", ".2f"),
     ("msamples_per_s", "M samples/s", ".3f"),
-    ("speedup_vs_torch", "x torch", ".1f"),
+    SPEEDUP_COLUMN,
 ]
 
 
@@ -56,14 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=2**17, help="samples per call (default 2^17)")
     parser.add_argument("--frames", type=int, default=2, help="frames (blended tables) per call (default 2)")
     parser.add_argument("-K", "--expressions", type=int, default=46, help="expression bases K (default 46)")
-    parser.add_argument("--backends", default=None, help="comma-separated backends (default: all available)")
-    parser.add_argument(
-        "--devices", default=None, help="comma-separated devices (default: cpu, and cuda if present)"
-    )
     parser.add_argument(
         "--dtypes", default="float32", help="table dtypes to try: float32,float16 (default float32)"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    add_case_arguments(parser)
     add_timing_arguments(parser, default_out="encode.json")
 
 
@@ -105,35 +105,27 @@ def run(args: argparse.Namespace) -> int:
                 )
                 progress.update()
     progress.close()
-    add_speedups(rows)
-    machine = machine_description()
+    add_speedups(rows, same_case=("device", "dtype", "operation", "pass"))
     settings = {
         "config": dataclasses.asdict(config),
         "samples": args.samples,
         "frames": args.frames,
         "expressions": args.expressions,
-        "warmup": args.warmup,
-        "repeats": args.repeats,
+        **timing_settings(args),
     }
-    print(f"hash encoding, paper grid, {args.samples:,} samples, {args.frames} frames, K={args.expressions}")
-    print(describe_machine_line(machine))
-    print(format_table(rows, TABLE_COLUMNS))
-    path = write_json(
-        args.out, {"benchmark": "encode", "machine": machine, "settings": settings, "rows": rows}
+    heading = (
+        f"hash encoding, paper grid, {args.samples:,} samples, {args.frames} frames, K={args.expressions}"
     )
-    print(f"wrote {path}")
+    payload = {"settings": settings, "rows": rows}
+    report(args.out, rows, TABLE_COLUMNS, payload, benchmark="encode", heading=heading)
     return 0
 
 
 def list_cases(args: argparse.Namespace) -> list[Case]:
     """Every (device, backend, dtype) that can run, the torch reference first on each device."""
-    devices = (
-        args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    )
-    wanted = set(args.backends.split(",")) if args.backends else None
+    wanted = requested_backends(args)
     cases = []
-    for device_name in devices:
-        device = torch.device(device_name)
+    for device in requested_devices(args):
         for dtype_name in args.dtypes.split(","):
             if dtype_name not in DTYPES:
                 raise SystemExit(f"--dtypes: unknown dtype {dtype_name!r}; choose from {sorted(DTYPES)}")
@@ -188,23 +180,5 @@ def make_call(config: HashGridConfig, case: Case, inputs: dict, operation: str, 
     return forward_backward if backward else forward_only
 
 
-def add_speedups(rows: list[dict]) -> None:
-    """Speed-up over the torch row with the same device, dtype, operation and pass."""
-    reference = {
-        (row["device"], row["dtype"], row["operation"], row["pass"]): row["median_ms"]
-        for row in rows
-        if row["backend"] == REFERENCE_BACKEND
-    }
-    for row in rows:
-        baseline = reference.get((row["device"], row["dtype"], row["operation"], row["pass"]))
-        row["speedup_vs_torch"] = baseline / row["median_ms"] if baseline else None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__doc__, add_arguments, run))

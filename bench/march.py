@@ -16,41 +16,39 @@ import torch
 from tqdm import tqdm
 
 from bench.common import (
+    CASE_COLUMNS,
+    SPEEDUP_COLUMN,
+    add_case_arguments,
+    add_speedups,
     add_timing_arguments,
     apply_thread_setting,
-    describe_machine_line,
-    format_table,
-    machine_description,
+    device_backend_cases,
+    report,
+    run_script,
     time_call,
-    write_json,
+    timing_settings,
 )
 from nbskit.render import MarchConfig, OccupancyGrid, available_render_backends, composite, march_rays
 from nbskit.render.occupancy import pack_bits
 from nbskit.render.rays import ray_aabb_intersect
 
-REFERENCE_BACKEND = "torch"
 GRID_RESOLUTION = 128
 SHELL_RADII = (0.3, 0.4)  # occupied between these distances from the box centre (box side 1)
 CAMERA_DISTANCE = 1.5
 OPERATIONS = ("march", "composite", "composite+backward")
 TABLE_COLUMNS = [
-    ("device", "device", ""),
-    ("backend", "backend", ""),
+    *CASE_COLUMNS,
     ("operation", "operation", ""),
     ("median_ms", "median ms", ".2f"),
     ("mrays_per_s", "M rays/s", ".3f"),
     ("msamples_per_s", "M samples/s", ".2f"),
-    ("speedup_vs_torch", "x torch", ".1f"),
+    SPEEDUP_COLUMN,
 ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rays", type=int, default=2**14, help="rays per call (default 2^14)")
-    parser.add_argument(
-        "--devices", default=None, help="comma-separated devices (default: cpu, and cuda if present)"
-    )
-    parser.add_argument("--backends", default=None, help="comma-separated backends (default: all available)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_case_arguments(parser)
     add_timing_arguments(parser, default_out="march.json")
 
 
@@ -94,16 +92,7 @@ def make_calls(device: torch.device, backend: str, config: MarchConfig, args: ar
 
 def run(args: argparse.Namespace) -> int:
     apply_thread_setting(args.threads)
-    devices = (
-        args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    )
-    wanted = set(args.backends.split(",")) if args.backends else None
-    cases = [
-        (torch.device(d), b)
-        for d in devices
-        for b in available_render_backends(d)
-        if wanted is None or b in wanted
-    ]
+    cases = device_backend_cases(args, available_render_backends)
     config = MarchConfig()
     rows = []
     progress = tqdm(total=len(cases) * len(OPERATIONS), desc="bench march", unit="case")
@@ -126,35 +115,18 @@ def run(args: argparse.Namespace) -> int:
             )
             progress.update()
     progress.close()
-    reference = {
-        (r["device"], r["operation"]): r["median_ms"] for r in rows if r["backend"] == REFERENCE_BACKEND
-    }
-    for row in rows:
-        baseline = reference.get((row["device"], row["operation"]))
-        row["speedup_vs_torch"] = baseline / row["median_ms"] if baseline else None
-    machine = machine_description()
-    print(f"marching + compositing, {GRID_RESOLUTION}^3 shell grid, {args.rays:,} rays, {config}")
-    print(describe_machine_line(machine))
-    print(format_table(rows, TABLE_COLUMNS))
+    add_speedups(rows, same_case=("device", "operation"))
     settings = {
         "rays": args.rays,
         "grid_resolution": GRID_RESOLUTION,
         "march_config": vars(config),
-        "warmup": args.warmup,
-        "repeats": args.repeats,
+        **timing_settings(args),
     }
-    path = write_json(
-        args.out, {"benchmark": "march", "machine": machine, "settings": settings, "rows": rows}
-    )
-    print(f"wrote {path}")
+    heading = f"marching + compositing, {GRID_RESOLUTION}^3 shell grid, {args.rays:,} rays, {config}"
+    payload = {"settings": settings, "rows": rows}
+    report(args.out, rows, TABLE_COLUMNS, payload, benchmark="march", heading=heading)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__doc__, add_arguments, run))

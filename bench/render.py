@@ -15,13 +15,12 @@ import sys
 import torch
 
 from bench.common import (
+    add_case_arguments,
     add_timing_arguments,
     apply_thread_setting,
-    describe_machine_line,
-    format_table,
-    machine_description,
+    report,
+    run_script,
     time_call,
-    write_json,
 )
 from nbskit.data.subject import Intrinsics
 from nbskit.geometry.camera import look_at
@@ -45,8 +44,7 @@ TABLE_COLUMNS = [
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=64, help="image width and height (default 64)")
     parser.add_argument("--expressions", type=int, default=46, help="K, number of basis tables (default 46)")
-    parser.add_argument("--backends", default=None, help="comma-separated render backends (default: all available)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_case_arguments(parser, devices=False)
     add_timing_arguments(parser, default_out="render.json")
 
 
@@ -56,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
     k = args.expressions
     model = NeRFBlendShape(NeRFBlendShapeConfig(), torch.tensor(HEAD_AABB), torch.zeros(k), torch.ones(k))
     grid = OccupancyGrid(model.aabb)
-    intrinsics = Intrinsics(args.size, args.size, FIELD_OF_VIEW_FOCAL * args.size, FIELD_OF_VIEW_FOCAL * args.size,
-                            args.size / 2, args.size / 2)
+    intrinsics = Intrinsics(
+        args.size,
+        args.size,
+        FIELD_OF_VIEW_FOCAL * args.size,
+        FIELD_OF_VIEW_FOCAL * args.size,
+        args.size / 2,
+        args.size / 2,
+    )
     camera = torch.tensor(look_at((0.1, 0.05, CAMERA_DISTANCE), (0.0, 0.0, 0.0)), dtype=torch.float32)
     w = torch.full((k,), 0.5)
     backends = args.backends.split(",") if args.backends else available_render_backends("cpu")
@@ -65,26 +69,28 @@ def run(args: argparse.Namespace) -> int:
     for backend in backends:
         config = RenderConfig(backend=backend)
         samples = render_image(model, grid, intrinsics, camera, w, config=config)["num_samples"]
-        timing = time_call(lambda config=config: render_image(model, grid, intrinsics, camera, w, config=config),
-                           torch.device("cpu"), args.warmup, args.repeats)
-        rows.append({"backend": backend, "size": f"{args.size}x{args.size}", "samples": samples,
-                     "msamples_per_s": samples / timing.median / 1e6, **timing.as_dict()})
-    machine = machine_description()
-    print(describe_machine_line(machine))
-    print(format_table(rows, TABLE_COLUMNS))
+        timing = time_call(
+            lambda config=config: render_image(model, grid, intrinsics, camera, w, config=config),
+            torch.device("cpu"),
+            args.warmup,
+            args.repeats,
+        )
+        rows.append(
+            {
+                "backend": backend,
+                "size": f"{args.size}x{args.size}",
+                "samples": samples,
+                "msamples_per_s": samples / timing.median / 1e6,
+                **timing.as_dict(),
+            }
+        )
+    notes = []
     if args.size == 64:
-        best = min(row["median_s"] for row in rows)
-        print(f"target: 64x64 in <= {TARGET_SECONDS_64:.1f} s -> {'met' if best <= TARGET_SECONDS_64 else 'NOT met'}")
-    path = write_json(args.out, {"benchmark": "render", "machine": machine, "expressions": k, "rows": rows})
-    print(f"wrote {path}")
+        met = min(row["median_s"] for row in rows) <= TARGET_SECONDS_64
+        notes.append(f"target: 64x64 in <= {TARGET_SECONDS_64:.1f} s -> {'met' if met else 'NOT met'}")
+    report(args.out, rows, TABLE_COLUMNS, {"expressions": k, "rows": rows}, benchmark="render", notes=notes)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__doc__, add_arguments, run))

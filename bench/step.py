@@ -18,20 +18,22 @@ import torch
 from tqdm import tqdm
 
 from bench.common import (
+    CASE_COLUMNS,
+    add_case_arguments,
     add_timing_arguments,
     apply_thread_setting,
-    describe_machine_line,
-    format_table,
-    machine_description,
-    write_json,
+    device_backend_cases,
+    report,
+    run_script,
+    synchronize,
+    timing_settings,
 )
 from nbskit.encoding import HashGridConfig, available_encoder_backends, encode_blended
 
 ADAM = {"lr": 1e-3, "betas": (0.9, 0.99), "eps": 1e-15}
 PHASES = ("forward", "backward", "adam", "step")
 TABLE_COLUMNS = [
-    ("device", "device", ""),
-    ("backend", "backend", ""),
+    *CASE_COLUMNS,
     ("forward", "forward ms", ".2f"),
     ("backward", "backward ms", ".2f"),
     ("adam", "adam ms", ".2f"),
@@ -44,11 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=2**17, help="samples per step (default 2^17)")
     parser.add_argument("--frames", type=int, default=2, help="frames per step (default 2)")
     parser.add_argument("-K", "--expressions", type=int, default=46, help="expression bases K (default 46)")
-    parser.add_argument(
-        "--devices", default=None, help="comma-separated devices (default: cpu, and cuda if present)"
-    )
-    parser.add_argument("--backends", default=None, help="comma-separated backends (default: all available)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_case_arguments(parser)
     add_timing_arguments(parser, default_out="step.json")
 
 
@@ -67,8 +65,7 @@ def time_step(device: torch.device, backend: str, args: argparse.Namespace, conf
     optimizer = torch.optim.Adam([tables], **ADAM, fused=device.type == "cuda")
 
     def now() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         return time.perf_counter()
 
     samples = {phase: [] for phase in PHASES}
@@ -92,16 +89,7 @@ def time_step(device: torch.device, backend: str, args: argparse.Namespace, conf
 def run(args: argparse.Namespace) -> int:
     apply_thread_setting(args.threads)
     config = HashGridConfig()
-    devices = (
-        args.devices.split(",") if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    )
-    wanted = set(args.backends.split(",")) if args.backends else None
-    cases = [
-        (torch.device(d), b)
-        for d in devices
-        for b in available_encoder_backends(d)
-        if wanted is None or b in wanted
-    ]
+    cases = device_backend_cases(args, available_encoder_backends)
     rows = []
     for device, backend in tqdm(cases, desc="bench step", unit="backend"):
         phases = time_step(device, backend, args, config)
@@ -113,31 +101,21 @@ def run(args: argparse.Namespace) -> int:
                 "msamples_per_s": args.samples / phases["step"] / 1e3,
             }
         )
-    machine = machine_description()
-    print(
-        f"encoder share of a training step: paper grid, K={args.expressions}, {args.frames} frames, "
-        f"{args.samples:,} samples, Adam {ADAM}"
-    )
-    print(describe_machine_line(machine))
-    print(format_table(rows, TABLE_COLUMNS))
     settings = {
         "samples": args.samples,
         "frames": args.frames,
         "expressions": args.expressions,
         "adam": {**ADAM, "fused_on_cuda": True},
-        "warmup": args.warmup,
-        "repeats": args.repeats,
+        **timing_settings(args),
     }
-    path = write_json(args.out, {"benchmark": "step", "machine": machine, "settings": settings, "rows": rows})
-    print(f"wrote {path}")
+    heading = (
+        f"encoder share of a training step: paper grid, K={args.expressions}, {args.frames} frames, "
+        f"{args.samples:,} samples, Adam {ADAM}"
+    )
+    payload = {"settings": settings, "rows": rows}
+    report(args.out, rows, TABLE_COLUMNS, payload, benchmark="step", heading=heading)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__doc__, add_arguments, run))

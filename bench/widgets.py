@@ -19,15 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import (
-    add_timing_arguments,
-    apply_thread_setting,
-    describe_machine_line,
-    format_table,
-    machine_description,
-    time_call,
-    write_json,
-)
+from bench.common import add_timing_arguments, apply_thread_setting, report, run_script, time_call
 
 TARGET_UPDATES_PER_SECOND = 5.0
 SLIDER_POSITIONS = 6
@@ -68,30 +60,21 @@ def run(args: argparse.Namespace) -> int:
                 **timing.as_dict(),
             }
         )
-    machine = machine_description()
-    print(describe_machine_line(machine))
-    print(f"run: {args.run_dir} (step {trained.step}, device {device})")
-    print(
-        format_table(
-            rows,
-            [
-                ("size", "size", "d"),
-                ("median_ms", "ms/update", ".1f"),
-                ("updates_per_s", "updates/s", ".1f"),
-                ("meets_target", f">= {TARGET_UPDATES_PER_SECOND:g}/s", ""),
-            ],
-        )
+    columns = [
+        ("size", "size", "d"),
+        ("median_ms", "ms/update", ".1f"),
+        ("updates_per_s", "updates/s", ".1f"),
+        ("meets_target", f">= {TARGET_UPDATES_PER_SECOND:g}/s", ""),
+    ]
+    report(
+        args.out,
+        rows,
+        columns,
+        {"run": str(args.run_dir), "step": trained.step, "rows": rows},
+        heading=f"run: {args.run_dir} (step {trained.step}, device {device})",
     )
-    write_json(args.out, {"machine": machine, "run": str(args.run_dir), "step": trained.step, "rows": rows})
-    print(f"wrote {args.out}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(__doc__, add_arguments, run))

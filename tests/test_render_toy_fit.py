@@ -35,8 +35,13 @@ FIELD = NeRFBlendShapeConfig(
 RENDER = RenderConfig(march=MarchConfig(cone_angle=0.0, min_step=1 / 64))
 STEPS = 200
 RAYS_PER_STEP = 512
-LEARNING_RATE = 2e-2
-MASK_WEIGHT = 0.1  # the mask term of training stage 1 (DESIGN §7) clears the initial fog sooner
+TABLE_LEARNING_RATE = 2e-2
+# The MLPs need a smaller step than the tables. Early on, darkening the colour is the fastest way to
+# match a sphere pixel the thin fog still leaves too bright; with large MLP steps the colour head's
+# pre-activations reach O(-100), the sigmoid saturates at 0 and the colour never recovers (measured: at
+# 2e-2, or at 5e-3 with a mask weight of 1, every sphere pixel ends black while its opacity is right).
+MLP_LEARNING_RATE = 5e-3
+MASK_WEIGHT = 0.3  # the mask term of training stage 1 (DESIGN §7) clears the initial fog sooner
 MIN_PSNR = 25.0
 
 
@@ -64,25 +69,29 @@ def _render(model, grid, rays, index, training=False):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="target not met yet: held-out PSNR ~13-16 dB after 200 steps while training "
-                   "PSNR reaches ~20 dB (the field overfits the 12 training views with fog); remove this marker once "
-                   "the fit reaches 25 dB")
+@pytest.mark.xfail(strict=True, reason="target not met yet: held-out PSNR ~16 dB (training ~20 dB) after "
+                   "200 steps; the sphere's colour is underfitted (MSE ~0.03 on sphere pixels while the "
+                   "opacity is right); remove this marker once the fit reaches 25 dB")
 def test_fit_toy_sphere_generalises_to_new_views_and_coefficients():
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
-    train_cameras = torch.cat([orbit_cameras(6, CAMERA_DISTANCE, 25.0), orbit_cameras(6, CAMERA_DISTANCE, -25.0, 30.0)])
+    train_cameras = torch.cat([orbit_cameras(12, CAMERA_DISTANCE, 25.0),
+                               orbit_cameras(12, CAMERA_DISTANCE, -25.0, 15.0)])
     test_cameras = orbit_cameras(4, CAMERA_DISTANCE, 5.0, 45.0)
     train, test = _views(train_cameras, TRAIN_COEFFICIENTS), _views(test_cameras, TEST_COEFFICIENTS)
 
     model = NeRFBlendShape(FIELD, SPHERE.aabb, torch.zeros(1), torch.ones(1))
     grid = OccupancyGrid(SPHERE.aabb, resolution=32, policy="expression")
     schedule = OccupancySchedule(every=8, warmup_steps=STEPS)  # every cell at every update (the grid is small)
-    optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, betas=(0.9, 0.99), eps=1e-15)
+    tables = [model.grid.mean_table, model.grid.basis_tables]
+    mlps = [*model.density_mlp.parameters(), *model.color_mlp.parameters()]
+    groups = [{"params": tables, "lr": TABLE_LEARNING_RATE}, {"params": mlps, "lr": MLP_LEARNING_RATE}]
+    optimiser = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15)
     for step in range(STEPS):
         schedule.maybe_update(grid, step, model, model.expression_max, generator)
         index = torch.randint(train["rgb"].shape[0], (RAYS_PER_STEP,), generator=generator)
         out = _render(model, grid, train, index, training=True)
-        loss = (out["rgb"] - train["rgb"][index]).square().mean()
+        loss = (out["rgb"] - train["rgb"][index]).abs().mean()  # L1, as the trainer's stage 1
         loss = loss + MASK_WEIGHT * (out["opacity"] - train["mask"][index]).abs().mean()
         optimiser.zero_grad()
         loss.backward()

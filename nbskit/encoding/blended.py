@@ -28,13 +28,12 @@ def encode_blended(
 ) -> torch.Tensor:
     """Encode points with the table of their frame, blended from K+1 tables.
 
+    ``x``, ``config`` and ``backend`` are as for :func:`hash_encode`.
+
     Args:
-        x: [N, 3] positions in [0, 1]^3 (samples outside encode to zeros).
         tables: [K+1, total_entries, F] mean table first, then the K bases.
         coefficients: [B, K+1] per-frame blend weights (first column normally 1).
         frame: [N] integer in [0, B): which row of ``coefficients`` each sample uses.
-        config: the grid layout of the tables.
-        backend: force one backend by name; None picks the fastest available.
 
     Returns:
         [N, L*F], differentiable in ``tables`` and ``coefficients``.

@@ -1,20 +1,9 @@
 """Writes notebooks/01_tracking.ipynb (without outputs): `python notebooks/_build/build_01.py`."""
 
-from pathlib import Path
+from notebook_tools import CellRecorder
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(text: str) -> None:
-    cells.append(new_markdown_cell(text.strip()))
-
-
-def code(text: str, **metadata) -> None:
-    cells.append(new_code_cell(text.strip(), metadata=metadata))
-
+notebook = CellRecorder()
+md, code = notebook.md, notebook.code
 
 md(r"""
 # 01 · Tracking: from a video to expression coefficients
@@ -186,7 +175,5 @@ if MODEL is not None:
 print("all checks passed")
 """)
 
-notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-target = Path(__file__).resolve().parents[1] / "01_tracking.ipynb"
-nbformat.write(notebook, str(target))
+target = notebook.write("01_tracking", metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
 print("wrote", target)

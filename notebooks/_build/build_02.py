@@ -1,21 +1,9 @@
 """Writes notebooks/02_blended_hash_table.ipynb (without outputs): `python notebooks/_build/build_02.py`."""
 
-import os
-from pathlib import Path
+from notebook_tools import CellRecorder
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-
-cells = []
-
-
-def md(text: str) -> None:
-    cells.append(new_markdown_cell(text.strip()))
-
-
-def code(text: str, **metadata) -> None:
-    cells.append(new_code_cell(text.strip(), metadata=metadata))
-
+notebook = CellRecorder()
+md, code = notebook.md, notebook.code
 
 
 md(r"""
@@ -281,12 +269,5 @@ assert ring > 3 * centre, (float(ring), float(centre))
 print("all checks passed")
 """)
 
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-    "language_info": {"name": "python"},
-})
-target = Path(__file__).resolve().parents[1] / "02_blended_hash_table.ipynb"
-temporary = target.with_suffix(".ipynb.tmp")
-nbformat.write(nb, temporary)
-os.replace(temporary, target)
-print(f"wrote {target} ({len(cells)} cells)")
+target = notebook.write("02_blended_hash_table")
+print(f"wrote {target} ({len(notebook.cells)} cells)")
