@@ -34,10 +34,11 @@ from browser.lab_page import (
 )
 from test_notebooks import _inject_smoke
 
-# Smoke mode of notebook 07 in the browser (it trains a short run). A slower or shared machine can
-# allow more with NBSKIT_BROWSER_TIMEOUT_S.
-NOTEBOOK_TIMEOUT_S = float(os.environ.get("NBSKIT_BROWSER_TIMEOUT_S", "180"))
-SLIDER_UPDATE_TIMEOUT_S = 30
+# Smoke mode of notebook 07 in the browser (it trains a short run: ~140 s on 2 lightly loaded
+# cores). A generous limit keeps the test about correctness, not speed; NBSKIT_BROWSER_TIMEOUT_S
+# overrides it.
+NOTEBOOK_TIMEOUT_S = float(os.environ.get("NBSKIT_BROWSER_TIMEOUT_S", "900"))
+SLIDER_UPDATE_TIMEOUT_S = 120
 CHECKS_PASSED = "all checks passed"  # what notebook 07's last cell prints
 SLIDER_NAME = "jawOpen"
 BEYOND_ANY_MAXIMUM = "1000"  # typed into the slider's readout
