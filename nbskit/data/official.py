@@ -34,6 +34,7 @@ from nbskit.data.subject import (
     Intrinsics,
     Subject,
     SubjectError,
+    parse_intrinsics,
     save_png,
 )
 
@@ -107,14 +108,7 @@ def import_official(
     src_root, out = src_json.parent, Path(out).resolve()
     data = _read_json(src_json)
     get = functools.partial(validate.require, data, source=src_json)
-    intrinsics = Intrinsics(
-        width=validate.positive_int(get("w"), src_json, "w"),
-        height=validate.positive_int(get("h"), src_json, "h"),
-        fl_x=validate.finite_number(get("fx"), src_json, "fx", positive=True),
-        fl_y=validate.finite_number(get("fy"), src_json, "fy", positive=True),
-        cx=validate.finite_number(get("cx"), src_json, "cx"),
-        cy=validate.finite_number(get("cy"), src_json, "cy"),
-    )
+    intrinsics = parse_intrinsics(get, src_json, focal_keys=("fx", "fy"))
     raw_frames = get("frames")
     if not isinstance(raw_frames, list) or not raw_frames:
         raise validate.fail(src_json, None, "frames", "expected a non-empty list of frames")

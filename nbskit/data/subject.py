@@ -537,19 +537,29 @@ def _vector(values) -> str:
     return "[" + ", ".join(f"{float(v):+.4f}" for v in values) + "]"
 
 
+def parse_intrinsics(get, source: Path, focal_keys: tuple[str, str] = ("fl_x", "fl_y")) -> Intrinsics:
+    """Validated intrinsics from a transforms.json object read through ``get(key)``.
+
+    ``focal_keys`` names the focal-length fields: ("fl_x", "fl_y") natively, ("fx", "fy") in the
+    original authors' layout.
+    """
+    fx_key, fy_key = focal_keys
+    return Intrinsics(
+        width=validate.positive_int(get("w"), source, "w"),
+        height=validate.positive_int(get("h"), source, "h"),
+        fl_x=validate.finite_number(get(fx_key), source, fx_key, positive=True),
+        fl_y=validate.finite_number(get(fy_key), source, fy_key, positive=True),
+        cx=validate.finite_number(get("cx"), source, "cx"),
+        cy=validate.finite_number(get("cy"), source, "cy"),
+    )
+
+
 def _parse_header(data: dict, source: Path) -> dict:
     """Validated Subject fields (all but root and frames) from a transforms.json object."""
     if not isinstance(data, dict):
         raise SubjectError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
     get = functools.partial(validate.require, data, source=source)
-    intrinsics = Intrinsics(
-        width=validate.positive_int(get("w"), source, "w"),
-        height=validate.positive_int(get("h"), source, "h"),
-        fl_x=validate.finite_number(get("fl_x"), source, "fl_x", positive=True),
-        fl_y=validate.finite_number(get("fl_y"), source, "fl_y", positive=True),
-        cx=validate.finite_number(get("cx"), source, "cx"),
-        cy=validate.finite_number(get("cy"), source, "cy"),
-    )
+    intrinsics = parse_intrinsics(get, source)
     validate.camera_convention(get("camera_convention"), source)
     background_path = data.get("background_path")
     if background_path is not None:

@@ -109,22 +109,8 @@ class ExpressionExplorer(widgets.VBox):
             )
             for i, name in enumerate(names)
         }
-        self.yaw = widgets.FloatSlider(
-            value=0.0,
-            min=-CAMERA_RANGE_DEGREES,
-            max=CAMERA_RANGE_DEGREES,
-            step=1.0,
-            description="yaw °",
-            continuous_update=continuous_update,
-        )
-        self.pitch = widgets.FloatSlider(
-            value=0.0,
-            min=-CAMERA_RANGE_DEGREES,
-            max=CAMERA_RANGE_DEGREES,
-            step=1.0,
-            description="pitch °",
-            continuous_update=continuous_update,
-        )
+        self.yaw = _camera_slider("yaw °", continuous_update)
+        self.pitch = _camera_slider("pitch °", continuous_update)
         for slider in [*self.sliders.values(), self.yaw, self.pitch]:
             slider.observe(self._on_change, names="value")
 
@@ -394,3 +380,15 @@ class MeshView(widgets.VBox):
             self.status.value = "mesh is behind the sliders: press 'update mesh'"
             return
         self.update(explorer.expression)
+
+
+def _camera_slider(description: str, continuous_update: bool):
+    """A slider for one camera angle in degrees, centred on the frontal view."""
+    return widgets.FloatSlider(
+        value=0.0,
+        min=-CAMERA_RANGE_DEGREES,
+        max=CAMERA_RANGE_DEGREES,
+        step=1.0,
+        description=description,
+        continuous_update=continuous_update,
+    )
