@@ -42,7 +42,7 @@ step build 240 "$PYTHON" -m nbskit_cuda.build --kinds cuda
 if "$PYTHON" -c "import pytest" 2>/dev/null; then
   # "not cpu": the CPU parametrisations already run in CI; this machine only adds the CUDA ones.
   step parity 120 "$PYTHON" -m pytest -q -k "not cpu" --junitxml="$OUT/parity.xml" \
-    tests/test_cuda_core_encoding.py tests/test_cuda_core_render.py
+    tests/test_cuda_core_encoding.py tests/test_cuda_core_render.py tests/test_table_optimizer.py
 else
   echo "parity: pytest is not installed on this machine; skipped" | tee -a "$OUT/steps.txt"
   STATUS=1
@@ -51,6 +51,10 @@ step bench_encode 120 "$PYTHON" -m bench.encode --devices cuda --dtypes float32,
   --warmup 3 --out "$OUT/encode.json"
 step bench_march 60 "$PYTHON" -m bench.march --devices cuda --rays 262144 --repeats 10 --out "$OUT/march.json"
 if [ -f bench/step.py ]; then
-  step bench_step 90 "$PYTHON" -m bench.step --devices cuda --out "$OUT/step.json"
+  # Dense Adam vs row-sparse Adam on the tables: 2^17 samples (nearly every row touched), then
+  # 2^12 samples (most hashed rows untouched).
+  step bench_step 90 "$PYTHON" -m bench.step --devices cuda --repeats 20 --out "$OUT/step.json"
+  step bench_step_few_samples 90 "$PYTHON" -m bench.step --devices cuda --repeats 20 --samples 4096 \
+    --out "$OUT/step_few_samples.json"
 fi
 exit $STATUS

@@ -1,9 +1,14 @@
-"""The encoder's share of one training step, per encoding backend: blend + encode, backward, Adam.
+"""The encoder's share of one training step, per encoding backend and table optimiser.
 
 One step over the paper grid (K+1 tables) with B frames x N samples: ``encode_blended`` forward, a
-backward pass from a fixed output gradient (standing in for the MLP's), and ``Adam.step`` on the
-tables with the paper's settings (lr 1e-3, betas (0.9, 0.99), eps 1e-15; ``fused=True`` on CUDA).
-Each phase is timed separately (synchronised), so the table shows where the time goes.
+backward pass from a fixed output gradient (standing in for the MLP's), and the optimiser step on the
+tables with the paper's settings (lr 1e-3, betas (0.9, 0.99), eps 1e-15): dense torch Adam
+(``fused=True``, as training uses it) or :class:`~nbskit.train.table_optimizer.RowSparseAdam` (only rows that
+received gradient). Each phase is timed separately (synchronised), so the table shows where the
+time goes; ``step cpu-ms`` is the process CPU time of the whole step (wall time is inflated on a
+shared machine), ``rows touched %`` the share of table rows with a non-zero gradient. A hashed level
+has only T rows, so a step with many samples touches nearly all of them wherever the samples lie
+(2^17 samples x 8 corners per level vs T = 2^14); fewer samples (``--samples``) leave rows untouched.
 
 Run ``nbskit bench step`` (or ``python -m bench.step``) from the repository root.
 """
@@ -29,15 +34,20 @@ from bench.common import (
     timing_settings,
 )
 from nbskit.encoding import HashGridConfig, available_encoder_backends, encode_blended
+from nbskit.train.table_optimizer import RowSparseAdam
 
 ADAM = {"lr": 1e-3, "betas": (0.9, 0.99), "eps": 1e-15}
-PHASES = ("forward", "backward", "adam", "step")
+OPTIMIZERS = ("adam", "sparse-adam")  # TrainConfig.table_optimizer values
+PHASES = ("forward", "backward", "optimizer", "step")
 TABLE_COLUMNS = [
     *CASE_COLUMNS,
+    ("optimizer", "optimizer", ""),
     ("forward", "forward ms", ".2f"),
     ("backward", "backward ms", ".2f"),
-    ("adam", "adam ms", ".2f"),
+    ("optimizer_ms", "optimizer ms", ".2f"),
     ("step", "step ms", ".2f"),
+    ("step_cpu", "step cpu-ms", ".1f"),
+    ("rows_touched_percent", "rows touched %", ".1f"),
     ("msamples_per_s", "M samples/s", ".3f"),
 ]
 
@@ -46,11 +56,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=2**17, help="samples per step (default 2^17)")
     parser.add_argument("--frames", type=int, default=2, help="frames per step (default 2)")
     parser.add_argument("-K", "--expressions", type=int, default=46, help="expression bases K (default 46)")
+    parser.add_argument(
+        "--optimizers",
+        default=",".join(OPTIMIZERS),
+        help=f"table optimisers to time (default {','.join(OPTIMIZERS)})",
+    )
     add_case_arguments(parser)
     add_timing_arguments(parser, default_out="step.json")
 
 
-def time_step(device: torch.device, backend: str, args: argparse.Namespace, config: HashGridConfig) -> dict:
+def make_optimizer(name: str, tables: torch.nn.Parameter, device: torch.device) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam([tables], **ADAM, fused=True)  # as build_optimizer
+    if name == "sparse-adam":
+        return RowSparseAdam([tables], **ADAM)
+    raise SystemExit(f"--optimizers: unknown optimiser {name!r}; choose from {OPTIMIZERS}")
+
+
+def time_step(
+    device: torch.device, backend: str, optimizer_name: str, args: argparse.Namespace, config: HashGridConfig
+) -> dict:
     """Median milliseconds of each phase over ``args.repeats`` steps (after ``args.warmup``)."""
     generator = torch.Generator().manual_seed(args.seed)
     tables = torch.empty(args.expressions + 1, config.total_entries, config.features).uniform_(
@@ -62,15 +87,16 @@ def time_step(device: torch.device, backend: str, args: argparse.Namespace, conf
     x = torch.rand(args.samples, 3, generator=generator).to(device)
     frame = torch.randint(0, args.frames, (args.samples,), generator=generator).to(device)
     grad_out = torch.randn(args.samples, config.output_dim, generator=generator).to(device)
-    optimizer = torch.optim.Adam([tables], **ADAM, fused=device.type == "cuda")
+    optimizer = make_optimizer(optimizer_name, tables, device)
 
     def now() -> float:
         synchronize(device)
         return time.perf_counter()
 
-    samples = {phase: [] for phase in PHASES}
+    samples = {phase: [] for phase in (*PHASES, "step_cpu")}
     for repeat in range(args.warmup + args.repeats):
         optimizer.zero_grad(set_to_none=True)
+        cpu_start = time.process_time()
         start = now()
         out = encode_blended(x, tables, coefficients, frame, config, backend=backend)
         encoded = now()
@@ -80,10 +106,21 @@ def time_step(device: torch.device, backend: str, args: argparse.Namespace, conf
         end = now()
         if repeat >= args.warmup:
             for phase, seconds in zip(
-                PHASES, (encoded - start, backward - encoded, end - backward, end - start)
+                (*PHASES, "step_cpu"),
+                (
+                    encoded - start,
+                    backward - encoded,
+                    end - backward,
+                    end - start,
+                    time.process_time() - cpu_start,
+                ),
             ):
                 samples[phase].append(seconds * 1e3)
-    return {phase: float(torch.tensor(values).median()) for phase, values in samples.items()}
+    result = {phase: float(torch.tensor(values).median()) for phase, values in samples.items()}
+    result["optimizer_ms"] = result.pop("optimizer")
+    touched_rows = int(tables.grad.ne(0).any(-1).sum())
+    result["rows_touched_percent"] = 100.0 * touched_rows / (tables.numel() // config.features)
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,21 +128,28 @@ def run(args: argparse.Namespace) -> int:
     config = HashGridConfig()
     cases = device_backend_cases(args, available_encoder_backends)
     rows = []
-    for device, backend in tqdm(cases, desc="bench step", unit="backend"):
-        phases = time_step(device, backend, args, config)
-        rows.append(
-            {
-                "device": device.type,
-                "backend": backend,
-                **phases,
-                "msamples_per_s": args.samples / phases["step"] / 1e3,
-            }
-        )
+    optimizers = args.optimizers.split(",")
+    progress = tqdm(total=len(cases) * len(optimizers), desc="bench step", unit="case")
+    for device, backend in cases:
+        for optimizer_name in optimizers:
+            progress.set_postfix_str(f"{device.type}/{backend}/{optimizer_name}")
+            phases = time_step(device, backend, optimizer_name, args, config)
+            rows.append(
+                {
+                    "device": device.type,
+                    "backend": backend,
+                    "optimizer": optimizer_name,
+                    **phases,
+                    "msamples_per_s": args.samples / phases["step"] / 1e3,
+                }
+            )
+            progress.update()
+    progress.close()
     settings = {
         "samples": args.samples,
         "frames": args.frames,
         "expressions": args.expressions,
-        "adam": {**ADAM, "fused_on_cuda": True},
+        "adam": {**ADAM, "fused": True},
         **timing_settings(args),
     }
     heading = (

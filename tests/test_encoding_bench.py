@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from nbskit.cli import main
+from nbskit.encoding import HashGridConfig
 
 
 def test_bench_encode_writes_rows_and_machine_description(tmp_path, capsys):
@@ -43,3 +44,28 @@ def test_bench_encode_writes_rows_and_machine_description(tmp_path, capsys):
 def test_bench_without_a_name_lists_what_exists(capsys):
     assert main(["bench"]) == 2
     assert "encode" in capsys.readouterr().err
+
+
+def test_bench_step_times_dense_and_row_sparse_adam(tmp_path):
+    out = tmp_path / "step.json"
+    argv = [
+        "bench",
+        "step",
+        "--samples",
+        "64",
+        "-K",
+        "2",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert main(argv + ["--backends", "torch", "--devices", "cpu"]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["optimizer"] for row in rows] == ["adam", "sparse-adam"]
+    most_rows = 64 * 8 * HashGridConfig().levels  # samples x corners x levels, the same rows in every table
+    for row in rows:
+        assert 0 < row["rows_touched_percent"] <= 100 * most_rows / HashGridConfig().total_entries
+        assert row["step"] >= row["optimizer_ms"] > 0 and row["step_cpu"] > 0

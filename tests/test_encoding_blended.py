@@ -65,7 +65,7 @@ def test_parameters_have_the_agreed_shapes_and_init_range():
     for table in (grid.mean_table.detach(), grid.basis_tables.detach()):
         assert float(table.abs().max()) <= 1e-4
         assert float(table.std()) > 1e-5  # really random, not zeros
-    assert grid.tables().shape == (4, CONFIG.total_entries, CONFIG.features)
+    assert grid.tables.shape == (4, CONFIG.total_entries, CONFIG.features)
 
 
 def test_coefficients_prepend_one_and_clamp_to_the_training_range():
@@ -98,3 +98,24 @@ def test_invalid_expression_range_is_rejected():
         BlendedHashGrid(CONFIG, 2, [0.0, 1.0], [1.0, 0.5])
     with pytest.raises(ValueError, match="expression_max must have shape"):
         BlendedHashGrid(CONFIG, 2, [0.0, 0.0], [1.0])
+
+
+def test_mean_and_basis_tables_are_views_of_the_one_parameter():
+    grid, _, _ = make_grid()
+    assert [name for name, _ in grid.named_parameters()] == ["tables"]
+    with torch.no_grad():
+        grid.basis_tables[1].fill_(3.0)
+    assert torch.all(grid.tables[2] == 3.0)
+    grid.basis_tables.sum().backward()  # a loss on the bases alone reaches only rows 1..K of tables
+    assert torch.all(grid.tables.grad[0] == 0) and torch.all(grid.tables.grad[1:] == 1)
+
+
+def test_checkpoints_with_separate_mean_and_basis_tables_still_load():
+    torch.manual_seed(1)
+    old_grid, _, _ = make_grid()
+    state = old_grid.state_dict()
+    tables = state.pop("tables")
+    state["mean_table"], state["basis_tables"] = tables[:1].clone(), tables[1:].clone()
+    new_grid, _, _ = make_grid()
+    new_grid.load_state_dict(state)  # strict: neither missing nor unexpected keys
+    assert torch.equal(new_grid.tables, tables)

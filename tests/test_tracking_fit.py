@@ -8,10 +8,12 @@ import torch
 
 from nbskit.tracking.fit import FitConfig, fit_landmarks
 
-pytestmark = pytest.mark.slow  # ~70 s of CPU: renders a subject and runs a full fit
+pytestmark = pytest.mark.slow  # renders a synthetic subject (the fit itself takes about a second)
 
-NUM_FRAMES = 12
-RESOLUTION = 128
+NUM_FRAMES = 24  # enough head motion to pin down depth under the synthetic telephoto lens
+RESOLUTION = 256
+FAST_FIT_REPEATS = 2  # the speed test fits this many copies of the clip back to back (48 frames)
+MIN_FRAMES_PER_CPU_SECOND = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +35,9 @@ def exact_fit(truth):
     torch.set_num_threads(2)
     correspondence = correspondence_for(truth.model)
     points = truth.exact_landmarks(correspondence)
-    # the focal length is given: this checks the optimiser; the focal search is benchmarked in bench/tracking.py
-    config = FitConfig(focal=float(truth.camera_matrix[0, 0]), rigid_iterations=100, iterations=300, polish_steps=5)
-    fit = fit_landmarks(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size, config,
-                        progress=False)
-    return fit
+    # everything unknown, the focal length included, with the default config, as when tracking a video
+    return fit_landmarks(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size,
+                         FitConfig(), progress=False)
 
 
 def test_exact_landmarks_reproject_and_pose(truth, exact_fit):
@@ -55,9 +55,45 @@ def test_exact_landmarks_track_key_shapes(truth, exact_fit):
     assert min(correlations.values()) >= 0.8, correlations
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: with the synthetic telephoto camera (18 degree field of view) "
-                   "depth and rotation trade off (bas-relief); the fit reaches ~5 mm, the target is 1 mm")
 def test_exact_landmarks_mesh_error_within_1mm(truth, exact_fit):
     from nbskit.tracking.evaluation import mesh_error_mm
 
     assert mesh_error_mm(truth, exact_fit) <= 1.0
+
+
+def test_fit_is_fast(truth):
+    """A guard against slow regressions (the Adam fit managed < 1 frame/s). The target itself,
+    20 frames/s on two cores, is measured by bench/tracking.py: CPU time is inflated on a busy
+    machine, so this asks for half of it per CPU-second."""
+    import time
+
+    from nbskit.tracking.correspondence import correspondence_for
+
+    correspondence = correspondence_for(truth.model)
+    points = np.repeat(truth.exact_landmarks(correspondence), FAST_FIT_REPEATS, axis=0)  # a longer clip
+    start = time.process_time()
+    fit_landmarks(truth.model, correspondence, points, np.ones(len(points), bool), truth.image_size, progress=False)
+    assert len(points) / (time.process_time() - start) >= MIN_FRAMES_PER_CPU_SECOND
+
+
+def test_fit_rejects_a_clip_without_landmarks(truth):
+    from nbskit.tracking.correspondence import correspondence_for
+
+    correspondence = correspondence_for(truth.model)
+    with pytest.raises(ValueError, match="no frame has landmarks"):
+        fit_landmarks(truth.model, correspondence, np.zeros((3, 478, 2)), np.zeros(3, bool), truth.image_size)
+
+
+def test_frames_without_a_face_are_bridged_by_the_priors(truth):
+    from nbskit.tracking.correspondence import correspondence_for
+    from nbskit.tracking.evaluation import rotation_error_deg
+
+    correspondence = correspondence_for(truth.model)
+    points = truth.exact_landmarks(correspondence)
+    found = np.ones(NUM_FRAMES, bool)
+    missing = [NUM_FRAMES // 2, NUM_FRAMES // 2 + 1]  # a short dropout, as when a hand covers the face
+    found[missing] = False
+    points[missing] = 0.0
+    fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size, progress=False)
+    assert np.isnan(fit.reprojection_error[missing]).all() and np.nanmean(fit.reprojection_error) <= 0.5
+    assert rotation_error_deg(truth, fit)[missing].max() <= 3.0

@@ -89,3 +89,29 @@ def test_mesh_silhouette_and_cut():
     assert filled[12, 12] and not filled[35, 35]
     keep = above_cut(np.array([[0.0, 20.0], [40.0, 20.0]]), np.array([20.0, 5.0]), (40, 40))
     assert keep[5, 20] and not keep[30, 20]
+
+
+def test_track_video_rejects_too_few_frames_for_a_test_split(tmp_path):
+    from nbskit.tracking.track_command import track_video
+
+    write_video(tmp_path / "short.mp4", np.full((3, 32, 32, 3), 90, np.uint8))
+    with pytest.raises(VideoError, match="3 frames cannot hold 5 test frames"):
+        track_video(tmp_path / "short.mp4", tmp_path / "subject", test_frames=5, progress=False)
+    assert not (tmp_path / "subject").exists()
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_head_masks_cut_the_shoulders_and_keep_the_hair(refine):
+    from nbskit.tracking.masks import head_masks
+
+    size = 64
+    person = np.zeros((1, size, size), np.float32)
+    person[0, 4:40, 20:44] = 1.0  # hair and face
+    person[0, 40:, 4:60] = 1.0  # neck and shoulders, wider than the head
+    mesh = np.array([[[24.0, 14.0], [40.0, 14.0], [32.0, 34.0]]])  # a face triangle below the hair
+    cut = np.array([[[0.0, 38.0], [64.0, 38.0], [32.0, 20.0]]])  # line under the chin, then the head centre
+    frames = np.zeros((1, size, size, 3), np.uint8)  # dark hair in front of a dark wall
+    frames[0, 14:34, 24:40] = 200  # a bright face
+    mask = head_masks(frames, person, mesh, np.array([[0, 1, 2]]), cut, refine=refine, progress=False)[0]
+    assert mask[5:12, 22:42].all()  # hair above the mesh is kept
+    assert not mask[40:].any()  # nothing below the cut line

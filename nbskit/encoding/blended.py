@@ -78,8 +78,11 @@ class BlendedHashGrid(nn.Module):
     """A mean hash table plus K expression-basis tables, blended per frame.
 
     Parameters:
-        mean_table: [1, total_entries, F], h0.
-        basis_tables: [K, total_entries, F], h1..hK.
+        tables: [K+1, total_entries, F], h0 (the mean) followed by the bases h1..hK. One
+            parameter, so that every forward pass hands the encoder the tables without a copy;
+            ``mean_table`` [1, total, F] and ``basis_tables`` [K, total, F] are views of it.
+            Checkpoints that stored the two halves separately still load (see
+            :func:`_merge_split_tables`).
     Buffers:
         expression_min, expression_max: [K] range of each coefficient over the training frames;
             coefficients are clamped to it at every forward pass (DESIGN.md §3).
@@ -106,20 +109,23 @@ class BlendedHashGrid(nn.Module):
             )
         self.register_buffer("expression_min", low)
         self.register_buffer("expression_max", high)
-        shape = (config.total_entries, config.features)
-        self.mean_table = nn.Parameter(torch.empty(1, *shape).uniform_(-INIT_RANGE, INIT_RANGE))
-        self.basis_tables = nn.Parameter(
-            torch.empty(self.num_expressions, *shape).uniform_(-INIT_RANGE, INIT_RANGE)
-        )
+        shape = (self.num_expressions + 1, config.total_entries, config.features)
+        self.tables = nn.Parameter(torch.empty(shape).uniform_(-INIT_RANGE, INIT_RANGE))
+        self.register_load_state_dict_pre_hook(_merge_split_tables)
 
     @property
     def output_dim(self) -> int:
         return self.config.output_dim
 
-    def tables(self) -> torch.Tensor:
-        """[K+1, total_entries, F]: h0 followed by the bases (a copy made at every call; the two
-        are separate parameters so that losses and optimiser groups can treat the bases apart)."""
-        return torch.cat([self.mean_table, self.basis_tables], dim=0)
+    @property
+    def mean_table(self) -> torch.Tensor:
+        """[1, total_entries, F]: h0, a view of ``tables`` (differentiable; its ``.grad`` is ``tables.grad[:1]``)."""
+        return self.tables[:1]
+
+    @property
+    def basis_tables(self) -> torch.Tensor:
+        """[K, total_entries, F]: h1..hK, a view of ``tables`` (e.g. for a loss on the bases alone)."""
+        return self.tables[1:]
 
     def coefficients(self, w: torch.Tensor, clamp: bool = True) -> torch.Tensor:
         """Blend weights (1, w) per frame.
@@ -149,10 +155,25 @@ class BlendedHashGrid(nn.Module):
         self, x01: torch.Tensor, frame: torch.Tensor, coefficients: torch.Tensor
     ) -> torch.Tensor:
         """Encode with raw blend weights [B, K+1], no clamp (e.g. the occupancy update, paper Eq. 9)."""
-        return encode_blended(x01, self.tables(), coefficients, frame, self.config, backend=self.backend)
+        return encode_blended(x01, self.tables, coefficients, frame, self.config, backend=self.backend)
 
     def extra_repr(self) -> str:
         return f"{self.config}, num_expressions={self.num_expressions}, backend={self.backend!r}"
+
+
+SPLIT_TABLE_KEYS = ("mean_table", "basis_tables")  # how checkpoints before the single parameter stored it
+
+
+def _merge_split_tables(
+    module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+):
+    """Load-state-dict pre-hook: ``<prefix>mean_table`` [1,T,F] + ``<prefix>basis_tables`` [K,T,F]
+    (older checkpoints) become ``<prefix>tables`` [K+1,T,F], so old runs keep loading."""
+    mean_key, basis_key = (prefix + name for name in SPLIT_TABLE_KEYS)
+    if mean_key in state_dict and basis_key in state_dict and prefix + "tables" not in state_dict:
+        state_dict[prefix + "tables"] = torch.cat(
+            [state_dict.pop(mean_key), state_dict.pop(basis_key)], dim=0
+        )
 
 
 def _as_float_vector(values, name: str, length: int) -> torch.Tensor:

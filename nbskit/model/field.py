@@ -27,12 +27,22 @@ from .config import DecoderConfig
 
 
 def mlp(in_features: int, width: int, hidden_layers: int, out_features: int) -> nn.Sequential:
-    """``hidden_layers`` Linear+ReLU layers of ``width``, then a linear output layer."""
+    """``hidden_layers`` Linear+ReLU layers of ``width``, then a linear output layer.
+
+    Weights are He-initialised (variance 2 / fan-in) and biases start at zero, so a signal keeps its
+    scale through the ReLU layers. PyTorch's default init shrinks it by about 0.6 per layer: through
+    the 5 layers of the density MLP the tiny initial hash features then barely reach the output,
+    whose biases dominate, and the colour head starts (and long stays) nearly blind to position.
+    """
     layers: list[nn.Module] = []
     for _ in range(hidden_layers):
         layers += [nn.Linear(in_features, width), nn.ReLU()]
         in_features = width
     layers.append(nn.Linear(in_features, out_features))
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
     return nn.Sequential(*layers)
 
 

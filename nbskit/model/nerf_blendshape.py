@@ -30,8 +30,7 @@ class NeRFBlendShape(RadianceField):
     def parameter_groups(self):
         k = self.num_expressions
         return {
-            "hash table h0 (mean)": [self.grid.mean_table],
-            f"hash tables h1..h{k} (bases)": [self.grid.basis_tables],
+            f"hash tables h0 (mean), h1..h{k} (bases)": [self.grid.tables],
             "density MLP": list(self.density_mlp.parameters()),
             "colour MLP": list(self.color_mlp.parameters()),
         }

@@ -9,7 +9,9 @@ Cell layout (shared with the compiled core): cell (i, j, k) along (x, y, z) cove
 
 Densities are stored in the field's world units (1 / world length). The threshold is expressed per
 aabb length (``sigma * longest_side``: the optical depth of a ray crossing the whole box at that
-density), so that a grid behaves the same whether the scene is in metres or centimetres.
+density), so that a grid behaves the same whether the scene is in metres or centimetres. By default
+a cell is skipped when a ray crossing it would lose less than ``CELL_OPTICAL_DEPTH`` of its light
+(instant-ngp's threshold is likewise an optical depth per step, 0.01 per smallest step).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ import torch.nn.functional as F
 POLICIES = ("expression", "neutral", "none")
 # Cells evaluated per model call during an update: bounds memory, not results.
 UPDATE_BATCH = 1 << 16
+# Default threshold: optical depth across one cell below which the cell is empty (1% of the light).
+# A threshold for the whole box instead (e.g. 0.01 per box length) sits far below the faint initial
+# fog of a fresh field, so nothing is skipped until the fog has decayed away (hundreds of steps).
+CELL_OPTICAL_DEPTH = 0.01
 _BIT_WEIGHTS = torch.tensor([1 << b for b in range(8)], dtype=torch.uint8)
 
 
@@ -65,13 +71,14 @@ class OccupancyGrid(torch.nn.Module):
             occupied, never updated: dense sampling).
         decay: per-update decay of old estimates, ``grid = max(decay * grid, new)``.
         threshold: occupancy threshold in density per aabb length; a cell is occupied when its
-            density exceeds ``min(threshold, mean density)``.
+            density exceeds ``min(threshold, mean density)``. Default (None):
+            ``CELL_OPTICAL_DEPTH * resolution``, i.e. light crossing one cell loses 1%.
 
     Before the first update every cell is occupied, so an untrained field renders densely.
     """
 
     def __init__(self, aabb, resolution: int = 128, policy: str = "expression", decay: float = 0.95,
-                 threshold: float = 0.01):
+                 threshold: float | None = None):
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"OccupancyGrid: policy must be one of {POLICIES}, got {policy!r}")
@@ -83,7 +90,7 @@ class OccupancyGrid(torch.nn.Module):
         self.resolution = resolution
         self.policy = policy
         self.decay = decay
-        self.threshold = threshold
+        self.threshold = CELL_OPTICAL_DEPTH * resolution if threshold is None else threshold
         self.register_buffer("aabb", aabb)
         self.register_buffer("density", torch.zeros(resolution, resolution, resolution))
         self.register_buffer("bitfield", pack_bits(torch.ones(resolution, resolution, resolution, dtype=torch.bool)))

@@ -1,9 +1,15 @@
-"""Batched fit of a blendshape model to 2D landmarks of a whole clip (torch, Adam, projected).
+"""Batched fit of a blendshape model to 2D landmarks of a whole clip (torch, Gauss-Newton / LM).
 
 Unknowns, all frames at once:
-    rotation [N,3] (axis-angle on top of a PnP initialisation), translation [N,3] metres,
-    one focal length (pixels, principal point at the image centre), identity [I] (shared),
-    expression [N,K] kept in [0,1] by projection after every step.
+    per frame: rotation (axis-angle increment on a PnP start), translation [3] metres,
+               expression [K] kept in [0,1] (active set + projection);
+    shared:    log focal length (pixels, principal point at the image centre), identity [I].
+
+Each Levenberg-Marquardt step linearises the landmark residuals (Huber via iteratively
+reweighted least squares) and solves the normal equations exactly for the arrowhead structure:
+one small dense block per frame plus the shared unknowns, eliminated with a Schur complement
+(batched Cholesky solves over frames). The temporal priors couple neighbouring frames; their
+Hessian is replaced by a diagonal that bounds it (row sums), so a step never overshoots them.
 
 Camera convention inside this module: OpenCV (x right, y down, looking along +z); a head-frame
 point X maps to camera space as R X + t. `FitResult.camera_to_world_opengl` folds the head pose
@@ -13,14 +19,15 @@ Priors and what they fix:
     sparsity (L1 on w >= 0)        many shapes explain the same few landmarks; prefer few active ones
     temporal smoothness            landmark jitter otherwise becomes expression/pose jitter
     left/right coupling            one-sided landmark noise otherwise becomes asymmetric expressions
-    identity (L2)                  identity and expression are not separable from one frame
+    identity (Gaussian)            identity and expression are not separable from one frame
     gaze from irises only          eye-look shapes see only the iris centres, so they cannot absorb
                                    eyelid or pose errors (and the iris cannot pull the pose)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -31,40 +38,45 @@ from nbskit.tracking.correspondence import Correspondence
 RIGID_MOTION_LIMIT = 0.002  # metres: a vertex moving less than this under every expression is rigid
 GAZE_PREFIX = "eyeLook"
 TRANSLATION_TO_RADIANS = 10.0  # 1 cm of head motion weighs like 0.1 rad of rotation in the pose prior
-DTYPE = torch.float64  # the depth/rotation valley is so flat that float32 losses stall L-BFGS
-LOSS_NAMES = ("landmarks", "iris", "sparsity", "identity", "smoothness", "pose_smoothness", "symmetry")
-LBFGS_INNER_ITERATIONS = 20
-LBFGS_HISTORY = 20
-FINAL_LR_FRACTION = 0.05  # learning rates decay to this fraction over a stage
+DTYPE = torch.float64  # the depth/focal valley is flat: losses and gradients need float64
+HESSIAN_DTYPE = torch.float32
+FIRST_DIFFERENCE = (-1.0, 1.0)  # stencils of the temporal priors along frames
+SECOND_DIFFERENCE = (1.0, -2.0, 1.0)
+DAMPING_UP, DAMPING_DOWN = 4.0, 3.0  # LM: factor on a rejected / accepted step
+MAX_REJECTIONS = 8  # LM tries per iteration before giving up
+MIN_DAMPING = 1e-9
+DIAGONAL_FLOOR = 1e-9  # keeps blocks of unobserved frames solvable
 
 
 @dataclass
 class FitConfig:
     """Weights and schedule of the fit. Loss terms are per frame; landmark residuals in pixels."""
 
-    rigid_iterations: int = 150
-    iterations: int = 500
+    rigid_iterations: int = 8  # LM iterations on pose (and focal) only
+    iterations: int = 25  # LM iterations on everything but gaze
+    gaze_iterations: int = 4  # LM iterations on the eye-look shapes against the irises
+    tolerance: float = 1e-7  # stop a stage when an accepted step lowers the loss by less (relative)
     focal: float | None = None  # known focal length in pixels; None: search, then refine
     focal_candidates: tuple = (0.8, 1.2, 1.8, 2.7, 4.0)  # focal / image size: phone lens to telephoto
     focal_search_frames: int = 12
-    search_iterations: int = 200
-    polish_steps: int = 10  # L-BFGS steps after Adam (each up to LBFGS_INNER_ITERATIONS evaluations)
+    search_iterations: int = 10
+    damping: float = 1e-3  # initial LM damping, relative to the diagonal of the normal equations
     huber_pixels: float = 3.0  # residuals beyond this count linearly (MediaPipe outliers)
-    sparsity: float = 0.01
-    smoothness: float = 0.5  # on expression differences between neighbouring frames
+    sparsity: float = 0.002
+    smoothness: float = 0.1  # on expression differences between neighbouring frames
     pose_smoothness: float = 50.0  # on rotation (rad) and translation accelerations
     symmetry: float = 0.1
-    identity: float = 0.001
+    # identity prior: coefficients ~ N(0,1) against landmarks this noisy; MediaPipe sits ~1.5 px
+    # from the model's points on renders, most of it a bias per landmark that does not average out
+    landmark_noise_px: float = 3.0
     iris: float = 1.0
-    learning_rates: dict = field(default_factory=lambda: {
-        "rotation": 0.01, "translation": 0.003, "log_focal": 0.01, "identity": 0.05, "expression": 0.03})
 
 
 @dataclass
 class FitResult:
     """Fitted parameters: rotation [N,3,3], translation [N,3] (head -> OpenCV camera), focal (px),
     identity [I], expression [N,K], reprojection_error [N] mean landmark error in pixels (NaN where
-    no face was found), loss_history: total loss per step, final_terms: each loss term at the end."""
+    no face was found), loss_history: total loss per accepted step, final_terms: each loss term."""
 
     rotation: np.ndarray
     translation: np.ndarray
@@ -92,12 +104,17 @@ def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     """Rodrigues: [...,3] -> [...,3,3]; smooth at zero (uses the series-free cross-product form)."""
     angle = torch.sqrt((axis_angle * axis_angle).sum(-1, keepdim=True) + 1e-12)
     axis = axis_angle / angle
-    x, y, z = axis.unbind(-1)
-    zero = torch.zeros_like(x)
-    cross = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*axis.shape[:-1], 3, 3)
+    cross = skew(axis)
     sin, cos = torch.sin(angle)[..., None], torch.cos(angle)[..., None]
     eye = torch.eye(3, dtype=axis_angle.dtype).expand_as(cross)
     return eye + sin * cross + (1 - cos) * (cross @ cross)
+
+
+def skew(vectors: torch.Tensor) -> torch.Tensor:
+    """Cross-product matrices [...,3,3] of vectors [...,3]: skew(a) @ b == a x b."""
+    x, y, z = vectors.unbind(-1)
+    zero = torch.zeros_like(x)
+    return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(*vectors.shape[:-1], 3, 3)
 
 
 def project(points: torch.Tensor, focal: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
@@ -171,163 +188,389 @@ def symmetric_pairs(names: list[str]) -> list[tuple[int, int]]:
     return pairs
 
 
+def difference_gram_diagonal(frames: int, stencil: tuple) -> torch.Tensor:
+    """Diagonal [N] of D^T D for the difference operator D along frames with `stencil`."""
+    width = len(stencil)
+    diagonal = torch.zeros(frames, dtype=DTYPE)
+    if frames >= width:
+        for j, c in enumerate(stencil):
+            diagonal[j:frames - width + 1 + j] += c * c
+    return diagonal
+
+
+def difference_gram_band(frames: int, stencil: tuple) -> list[torch.Tensor]:
+    """Off-diagonals of D^T D (D: see difference_gram_diagonal): entry d-1 is [N-d], the coupling of frames t, t+d."""
+    width = len(stencil)
+    bands = [torch.zeros(max(frames - d, 0), dtype=DTYPE) for d in range(1, width)]
+    if frames >= width:
+        for d in range(1, width):
+            for j in range(width - d):
+                bands[d - 1][j:frames - width + 1 + j] += stencil[j] * stencil[j + d]
+    return bands
+
+
+@contextmanager
+def one_torch_thread():
+    """Run torch single-threaded inside: the fit is many small batched solves, which a second
+    thread does not speed up and which slow down by 10-100x when threads wait on a busy machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
                   image_size: tuple[int, int], config: FitConfig | None = None,
                   progress: bool = True) -> FitResult:
+    """Fit pose, focal, identity and expressions to landmarks (see `_fit_landmarks`); single-threaded."""
+    with one_torch_thread():
+        return _fit_landmarks(model, correspondence, points, found, image_size, config, progress)
+
+
+def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
+                   image_size: tuple[int, int], config: FitConfig | None, progress: bool) -> FitResult:
     """Fit pose, focal, identity and expressions to landmarks.
 
     points [N,478,2] pixels (MediaPipe order), found [N] bool, image_size (width, height).
     Unless config.focal is given, the focal length is first chosen from config.focal_candidates
-    by short fits on a few frames: focal and depth trade off almost exactly (only perspective
-    distortion tells them apart), so gradient steps from one guess barely move it.
+    by short fits on a few frames, then refined with everything else: focal and depth trade off
+    almost exactly (only perspective distortion tells them apart), so the valley is long and flat
+    and a good start matters.
     """
     config = config or FitConfig()
-    size = max(image_size)
+    found = np.asarray(found, bool)
+    if not found.any():
+        raise ValueError("fit_landmarks: no frame has landmarks (found is all False)")
     if config.focal is not None:
-        return _fit_with_focal(model, correspondence, points, found, image_size, config, config.focal, False, progress)
+        return LandmarkFit(model, correspondence, points, found, image_size, config, config.focal).run(False, progress)
+    size = max(image_size)
     with_face = np.flatnonzero(found)
     subset = with_face[np.linspace(0, len(with_face) - 1, min(config.focal_search_frames, len(with_face))).astype(int)]
-    search = replace(config, rigid_iterations=config.search_iterations // 2, iterations=config.search_iterations,
-                     polish_steps=0)
+    search = replace(config, rigid_iterations=config.search_iterations, iterations=config.search_iterations,
+                     gaze_iterations=0)
     losses = []
     for fraction in tqdm(config.focal_candidates, desc="fit: focal search", disable=not progress, leave=False):
-        trial = _fit_with_focal(model, correspondence, points[subset], found[subset], image_size, search,
-                                fraction * size, False, False)
-        losses.append(trial.final_terms["landmarks"] + trial.final_terms["identity"])
+        trial = LandmarkFit(model, correspondence, points[subset], found[subset], image_size, search, fraction * size)
+        result = trial.run(False, False)
+        losses.append(result.final_terms["landmarks"] + result.final_terms["identity"])
     best = config.focal_candidates[int(np.argmin(losses))] * size
-    return _fit_with_focal(model, correspondence, points, found, image_size, config, best, True, progress)
+    return LandmarkFit(model, correspondence, points, found, image_size, config, best).run(True, progress)
 
 
-def _fit_with_focal(model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
-                    image_size: tuple[int, int], config: FitConfig, focal0: float, fit_focal: bool,
-                    progress: bool) -> FitResult:
-    """The fit from an initial focal length (kept fixed unless fit_focal)."""
-    width, height = image_size
-    centre_np = np.array([width / 2, height / 2])
-    rotation0, translation0 = initial_poses(model, correspondence, points, found, focal0, centre_np)
+class LandmarkFit:
+    """One Levenberg-Marquardt fit from an initial focal length (see module docstring).
 
-    num_frames, num_expressions = len(points), len(model.expression_names)
-    landmark_basis = LandmarkBasis(model, correspondence.vertices)
-    iris_basis = LandmarkBasis(model, correspondence.iris_vertices)
-    targets = torch.as_tensor(points[:, correspondence.landmarks], dtype=DTYPE)
-    iris_targets = torch.as_tensor(points[:, correspondence.iris_landmarks], dtype=DTYPE)
-    frame_weight = torch.as_tensor(found, dtype=DTYPE)[:, None]
-    centre = torch.as_tensor(centre_np, dtype=DTYPE)
-    gaze = torch.tensor([name.startswith(GAZE_PREFIX) for name in model.expression_names])
-    pairs = torch.tensor(symmetric_pairs(list(model.expression_names)), dtype=torch.long).reshape(-1, 2)
+    Per-frame unknowns, in this order: rotation increment [3], translation [3], expression [K];
+    shared: log focal [1], identity [I]. A stage frees a subset of them (boolean masks).
+    """
 
-    base_rotation = axis_angle_to_matrix(torch.as_tensor(rotation0, dtype=DTYPE))
-    params = {
-        "rotation": torch.zeros(num_frames, 3, dtype=DTYPE),
-        "translation": torch.as_tensor(translation0, dtype=DTYPE),
-        "log_focal": torch.tensor(float(np.log(focal0)), dtype=DTYPE),
-        "identity": torch.zeros(landmark_basis.identity.shape[0], dtype=DTYPE),
-        "expression": torch.zeros(num_frames, num_expressions, dtype=DTYPE),
-    }
-    for tensor in params.values():
-        tensor.requires_grad_(True)
-
-    def pose_points(basis, expression, identity, rotation, translation):
-        rotations = base_rotation @ axis_angle_to_matrix(rotation)
-        return basis.vertices(expression, identity) @ rotations.transpose(1, 2) + translation[:, None]
-
-    def huber(residual):
-        distance = residual.norm(dim=-1)
-        delta = config.huber_pixels
-        return torch.where(distance < delta, 0.5 * distance**2, delta * (distance - 0.5 * delta))
-
-    def loss_terms():
-        p = params
-        focal = p["log_focal"].exp()
-        face = project(pose_points(landmark_basis, p["expression"], p["identity"], p["rotation"], p["translation"]),
-                       focal, centre)
-        eyes = project(pose_points(iris_basis, p["expression"], p["identity"], p["rotation"], p["translation"]),
-                       focal, centre)
-        per_frame = found.sum().item()
-        w = p["expression"]
-        terms = {
-            "landmarks": (huber(face - targets) * frame_weight).mean(-1).sum() / per_frame,
-            "iris": config.iris * (huber(eyes - iris_targets) * frame_weight).mean(-1).sum() / per_frame,
-            "sparsity": config.sparsity * w.sum(-1).mean(),
-            "identity": config.identity * (p["identity"] ** 2).sum(),
+    def __init__(self, model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
+                 image_size: tuple[int, int], config: FitConfig, focal: float):
+        width, height = image_size
+        self.config = config
+        self.centre = torch.tensor([width / 2, height / 2], dtype=DTYPE)
+        rotation0, translation0 = initial_poses(model, correspondence, points, found, focal, self.centre.numpy())
+        self.num_frames, self.num_expressions = len(points), len(model.expression_names)
+        self.face = LandmarkBasis(model, correspondence.vertices)
+        self.iris = LandmarkBasis(model, correspondence.iris_vertices)
+        self.face_targets = torch.as_tensor(points[:, correspondence.landmarks], dtype=DTYPE)
+        self.iris_targets = torch.as_tensor(points[:, correspondence.iris_landmarks], dtype=DTYPE)
+        self.found = torch.as_tensor(found, dtype=DTYPE)
+        self.gaze = torch.tensor([name.startswith(GAZE_PREFIX) for name in model.expression_names])
+        self.pairs = torch.tensor(symmetric_pairs(list(model.expression_names)), dtype=torch.long).reshape(-1, 2)
+        self.num_identities = self.face.identity.shape[0]
+        # a Gaussian prior in the units of the data term (mean squared pixel residual per landmark)
+        self.identity_weight = config.landmark_noise_px**2 / (2 * found.sum() * len(correspondence.landmarks))
+        self.state = {
+            "rotation": axis_angle_to_matrix(torch.as_tensor(rotation0, dtype=DTYPE)),
+            "translation": torch.as_tensor(translation0, dtype=DTYPE),
+            "log_focal": torch.tensor([float(np.log(focal))], dtype=DTYPE),
+            "identity": torch.zeros(self.num_identities, dtype=DTYPE),
+            "expression": torch.zeros(self.num_frames, self.num_expressions, dtype=DTYPE),
         }
-        if num_frames > 1:
-            terms["smoothness"] = config.smoothness * ((w[1:] - w[:-1]) ** 2).sum(-1).mean()
-        if num_frames > 2:
-            # acceleration, not velocity: a head turning at constant speed is not penalised
-            rotations = base_rotation @ axis_angle_to_matrix(p["rotation"])
-            rotation_jerk = (second_difference(rotations) ** 2).sum((-2, -1)) / 2  # ~ angle^2 for small turns
-            translation_jerk = ((TRANSLATION_TO_RADIANS * second_difference(p["translation"])) ** 2).sum(-1)
-            terms["pose_smoothness"] = config.pose_smoothness * (rotation_jerk + translation_jerk).mean()
-        if len(pairs):
-            terms["symmetry"] = config.symmetry * ((w[:, pairs[:, 0]] - w[:, pairs[:, 1]]) ** 2).sum(-1).mean()
-        return terms, face
+        self.history: list[float] = []
 
-    # Two blocks, alternated, each a proper objective: the face block (pose, focal, identity, all
-    # non-gaze coefficients) ignores the irises, so they cannot pull the pose; the gaze block (the
-    # eye-look coefficients alone) sees only the irises, so eyelid errors cannot drive the gaze.
-    face_block = (~gaze, [name for name in LOSS_NAMES if name != "iris"])
-    gaze_block = (gaze, ["iris", "sparsity", "smoothness", "symmetry"])
-    history = []
+    # ----------------------------------------------------------------------------------- loss
+    def data_term(self, state: dict, basis: LandmarkBasis, targets: torch.Tensor, weight: float,
+                  jacobian: bool = False):
+        """Huber landmark loss (mean over points, sum over frames / frames with a face).
 
-    def objective(terms_used):
-        terms, _ = loss_terms()
-        return sum(terms[name] for name in terms_used if name in terms)
-
-    def mask_gradients(free_columns):
-        w, grad = params["expression"], params["expression"].grad
-        if grad is not None:
-            grad[:, ~free_columns] = 0
-            # active set: coefficients pressing against a bound stay there (keeps L-BFGS consistent)
-            grad[((w <= 0) & (grad > 0)) | ((w >= 1) & (grad < 0))] = 0
-
-    def adam(names, block, iterations, label):
-        free_columns, terms_used = block
-        optimiser = torch.optim.Adam([{"params": [params[n]], "lr": config.learning_rates[n]} for n in names])
-        # decay so the last steps settle instead of rattling around the optimum
-        decay = torch.optim.lr_scheduler.ExponentialLR(optimiser, FINAL_LR_FRACTION ** (1 / max(iterations, 1)))
-        for _ in tqdm(range(iterations), desc=label, disable=not progress, leave=False):
-            optimiser.zero_grad()
-            loss = objective(terms_used)
-            loss.backward()
-            mask_gradients(free_columns)
-            optimiser.step()
-            decay.step()
-            with torch.no_grad():
-                params["expression"].clamp_(0.0, 1.0)
-            history.append(loss.item())
-
-    def polish(names, block, steps, label):
-        # quasi-Newton finish: Adam stalls along the weakly determined depth/rotation directions
-        free_columns, terms_used = block
-        optimiser = torch.optim.LBFGS([params[n] for n in names], lr=1.0, max_iter=LBFGS_INNER_ITERATIONS,
-                                      history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
-
-        def closure():
-            optimiser.zero_grad()
-            loss = objective(terms_used)
-            loss.backward()
-            mask_gradients(free_columns)
+        Returns loss, and with jacobian=True also residuals r [N,P,2], IRLS weights [N,P] scaled
+        like the loss, and the Jacobians (d pixel / d unknowns): frame [N,P,2,6+K], shared [N,P,2,1+I].
+        """
+        rotation, translation = state["rotation"], state["translation"]
+        focal = state["log_focal"].exp()
+        head = basis.vertices(state["expression"], state["identity"])  # [N,P,3]
+        camera = head @ rotation.transpose(1, 2) + translation[:, None]
+        pixels = project(camera, focal, self.centre)
+        residual = pixels - targets
+        distance = residual.norm(dim=-1)
+        delta = self.config.huber_pixels
+        scale = weight * self.found[:, None] / (self.found.sum() * residual.shape[1])  # [N,1]
+        huber = torch.where(distance < delta, 0.5 * distance**2, delta * (distance - 0.5 * delta))
+        loss = (huber * scale).sum()
+        if not jacobian:
             return loss
+        irls = torch.where(distance < delta, torch.ones_like(distance), delta / distance.clamp_min(1e-12)) * scale
+        depth = camera[..., 2:].clamp_min(1e-4)
+        zero = torch.zeros_like(depth)
+        d_pixel_d_camera = (focal / depth)[..., None] * torch.stack(  # [N,P,2,3]
+            [torch.cat([1 + zero, zero, -camera[..., :1] / depth], -1),
+             torch.cat([zero, 1 + zero, -camera[..., 1:2] / depth], -1)], -2)
+        through_rotation = d_pixel_d_camera @ rotation[:, None]  # [N,P,2,3]: d pixel / d head point
+        # R <- R exp(rho): d(R X)/d rho = -R skew(X)
+        d_rotation = -through_rotation @ skew(head)
+        d_expression = torch.einsum("npab,kpb->npak", through_rotation, basis.expression)
+        d_identity = torch.einsum("npab,ipb->npai", through_rotation, basis.identity)
+        d_log_focal = (pixels - self.centre)[..., None]
+        frame_jacobian = torch.cat([d_rotation, d_pixel_d_camera, d_expression], -1)
+        shared_jacobian = torch.cat([d_log_focal, d_identity], -1)
+        return loss, residual, irls, frame_jacobian, shared_jacobian
 
-        for _ in tqdm(range(steps), desc=label, disable=not progress, leave=False):
-            history.append(optimiser.step(closure).item())
-            with torch.no_grad():
-                params["expression"].clamp_(0.0, 1.0)
+    def prior_terms(self, state: dict, increment: torch.Tensor | None = None) -> dict:
+        """Prior losses; `increment` [N,3] (rotation increments, for autograd) is applied first."""
+        config, w = self.config, state["expression"]
+        rotation = state["rotation"] if increment is None else state["rotation"] @ axis_angle_to_matrix(increment)
+        terms = {"sparsity": config.sparsity * w.sum(-1).mean(),
+                 "identity": self.identity_weight * (state["identity"] ** 2).sum()}
+        if self.num_frames > 1:
+            terms["smoothness"] = config.smoothness * ((w[1:] - w[:-1]) ** 2).sum(-1).mean()
+        if self.num_frames > 2:
+            # acceleration, not velocity: a head turning at constant speed is not penalised
+            rotation_jerk = (second_difference(rotation) ** 2).sum((-2, -1)) / 2  # ~ angle^2 for small turns
+            translation_jerk = ((TRANSLATION_TO_RADIANS * second_difference(state["translation"])) ** 2).sum(-1)
+            terms["pose_smoothness"] = config.pose_smoothness * (rotation_jerk + translation_jerk).mean()
+        if len(self.pairs):
+            terms["symmetry"] = config.symmetry * ((w[:, self.pairs[:, 0]] - w[:, self.pairs[:, 1]]) ** 2).sum(-1).mean()
+        return terms
 
-    rigid = ["rotation", "translation"] + (["log_focal"] if fit_focal else [])
-    everything = rigid + ["identity", "expression"]
-    adam(rigid, face_block, config.rigid_iterations, "fit: rigid")
-    adam(everything, face_block, config.iterations, "fit: face")
-    polish(everything, face_block, config.polish_steps, "fit: face polish")
-    polish(["expression"], gaze_block, config.polish_steps, "fit: gaze")
+    def prior_normal_equations(self, state: dict) -> dict:
+        """Prior gradients and Gauss-Newton Hessian pieces.
 
-    with torch.no_grad():
-        terms, face = loss_terms()
-        error = (face - targets).norm(dim=-1).mean(-1).numpy()
-        rotation = (base_rotation @ axis_angle_to_matrix(params["rotation"])).numpy()
-    error = np.where(found, error, np.nan)
-    return FitResult(rotation.astype(np.float64), params["translation"].detach().numpy().astype(np.float64),
-                     params["log_focal"].exp().item(), params["identity"].detach().numpy(),
-                     params["expression"].detach().numpy(), error, history,
-                     {name: value.item() for name, value in terms.items()})
+        Returns frame_gradient [N,6+K], shared_gradient [1+I], frame_hessian [N,6+K,6+K] (symmetry
+        coupling within a frame), shared_hessian [1+I,1+I], and the temporal couplings as per-column
+        weights: first_difference [6+K] (expressions: w D1^T D1) and second_difference [6+K] (pose:
+        w D2^T D2, rotation increments treated as angles).
+        """
+        config, frames = self.config, self.num_frames
+        leaves = {name: state[name].clone().requires_grad_(True) for name in ("translation", "expression", "identity")}
+        increment = torch.zeros(frames, 3, dtype=DTYPE, requires_grad=True)
+        total = sum(self.prior_terms({**state, **leaves}, increment).values())
+        grads = torch.autograd.grad(total, [increment, leaves["translation"], leaves["expression"], leaves["identity"]])
+
+        size = 6 + self.num_expressions
+        first = torch.zeros(size, dtype=DTYPE)
+        second = torch.zeros(size, dtype=DTYPE)
+        if frames > 1:
+            first[6:] = 2 * config.smoothness / (frames - 1)
+        if frames > 2:
+            second[:3] = 2 * config.pose_smoothness / (frames - 2)
+            second[3:6] = second[0] * TRANSLATION_TO_RADIANS**2
+        frame_hessian = torch.zeros(frames, size, size, dtype=DTYPE)
+        if len(self.pairs):
+            left, right = 6 + self.pairs[:, 0], 6 + self.pairs[:, 1]
+            coupling = 2 * config.symmetry / frames
+            frame_hessian[:, left, left] += coupling
+            frame_hessian[:, right, right] += coupling
+            frame_hessian[:, left, right] -= coupling
+            frame_hessian[:, right, left] -= coupling
+        identity_curvature = torch.full((self.num_identities,), 2 * self.identity_weight, dtype=DTYPE)
+        return {"frame_gradient": torch.cat(grads[:3], -1),
+                "shared_gradient": torch.cat([torch.zeros(1, dtype=DTYPE), grads[3]]),
+                "frame_hessian": frame_hessian,
+                "shared_hessian": torch.diag(torch.cat([torch.zeros(1, dtype=DTYPE), identity_curvature])),
+                "first_difference": first, "second_difference": second}
+
+    def total_loss(self, state: dict, gaze_stage: bool) -> torch.Tensor:
+        data = (self.data_term(state, self.iris, self.iris_targets, self.config.iris) if gaze_stage
+                else self.data_term(state, self.face, self.face_targets, 1.0))
+        return data + sum(self.prior_terms(state).values())
+
+    # ----------------------------------------------------------------------------------- solver
+    def run(self, fit_focal: bool, progress: bool) -> FitResult:
+        """Rigid stage, full stage (everything but gaze), gaze stage; returns the fit."""
+        size = 6 + self.num_expressions
+        pose = torch.zeros(size, dtype=torch.bool)
+        pose[:6] = True
+        shared_focal = torch.zeros(1 + self.num_identities, dtype=torch.bool)
+        shared_focal[0] = fit_focal
+        everything = pose.clone()
+        everything[6:] = ~self.gaze
+        shared_all = shared_focal.clone()
+        shared_all[1:] = True
+        gaze_only = torch.zeros(size, dtype=torch.bool)
+        gaze_only[6:] = self.gaze
+        stages = [("fit: rigid", pose, shared_focal, False, self.config.rigid_iterations),
+                  ("fit: face", everything, shared_all, False, self.config.iterations),
+                  ("fit: gaze", gaze_only, torch.zeros_like(shared_all), True, self.config.gaze_iterations)]
+        for label, frame_free, shared_free, gaze_stage, iterations in stages:
+            self.levenberg_marquardt(frame_free, shared_free, gaze_stage, iterations, label, progress)
+        return self.result()
+
+    def levenberg_marquardt(self, frame_free: torch.Tensor, shared_free: torch.Tensor, gaze_stage: bool,
+                            iterations: int, label: str, progress: bool) -> None:
+        """Damped Gauss-Newton on the free unknowns: accept steps that lower the loss."""
+        damping = self.config.damping
+        loss = self.total_loss(self.state, gaze_stage).item()
+        for _ in tqdm(range(iterations), desc=label, disable=not progress, leave=False):
+            system = self.normal_equations(self.state, frame_free, shared_free, gaze_stage)
+            for _ in range(MAX_REJECTIONS):
+                candidate = self.solve(system, damping)
+                candidate_loss = self.total_loss(candidate, gaze_stage).item()
+                if candidate_loss < loss:
+                    break
+                damping *= DAMPING_UP
+            else:
+                return  # no step lowers the loss: converged as far as float64 can tell
+            improvement = (loss - candidate_loss) / max(loss, 1e-300)
+            self.state, loss = candidate, candidate_loss
+            self.history.append(loss)
+            damping = max(damping / DAMPING_DOWN, MIN_DAMPING)
+            if improvement < self.config.tolerance:
+                return
+
+    def normal_equations(self, state: dict, frame_free: torch.Tensor, shared_free: torch.Tensor,
+                         gaze_stage: bool) -> dict:
+        """Gradient and Gauss-Newton Hessian of the free unknowns at `state`.
+
+        Blocks: frame [N,F,F] (data, symmetry, diagonal of the temporal priors), cross [N,F,S],
+        shared [S,S]; pose_coupling [N,p]: the second-difference weight between the same pose
+        unknown of neighbouring frames (a stage frees all six pose unknowns or none of them).
+        Unknowns pinned at a bound (active set) get identity rows and zero gradient.
+        """
+        basis, targets, weight = ((self.iris, self.iris_targets, self.config.iris) if gaze_stage
+                                  else (self.face, self.face_targets, 1.0))
+        _, residual, irls, frame_jacobian, shared_jacobian = self.data_term(state, basis, targets, weight, True)
+        frames, rows = self.num_frames, 2 * residual.shape[1]  # both pixel coordinates of every point
+        num_frame = int(frame_free.sum())
+        jacobian = torch.cat([frame_jacobian[..., frame_free], shared_jacobian[..., shared_free]], -1)
+        jacobian = jacobian.reshape(frames, rows, -1)  # [N,2P,F+S]
+        weighted = irls.repeat_interleave(2, dim=1)[..., None] * jacobian
+        gradient = (weighted.transpose(1, 2) @ residual.reshape(frames, rows, 1))[..., 0]  # [N,F+S]
+        # the Hessian only shapes the step (the gradient and the loss stay float64): float32 halves the cost
+        hessian = (jacobian.transpose(1, 2).to(HESSIAN_DTYPE) @ weighted.to(HESSIAN_DTYPE)).to(DTYPE)
+        prior = self.prior_normal_equations(state)
+        first = prior["first_difference"][frame_free]
+        second = prior["second_difference"][frame_free]
+        # expressions: weak coupling next to their data term, replaced by a diagonal that bounds it
+        # (twice the diagonal of D1^T D1 bounds its row sums); poses: solved exactly (band)
+        temporal_diagonal = (2 * first * difference_gram_diagonal(frames, FIRST_DIFFERENCE)[:, None]
+                             + second * difference_gram_diagonal(frames, SECOND_DIFFERENCE)[:, None])
+
+        frame_gradient = gradient[:, :num_frame] + prior["frame_gradient"][:, frame_free]
+        shared_gradient = gradient[:, num_frame:].sum(0) + prior["shared_gradient"][shared_free]
+        frame_hessian = (hessian[:, :num_frame, :num_frame] + prior["frame_hessian"][:, frame_free][:, :, frame_free]
+                         + torch.diag_embed(temporal_diagonal))
+        cross_hessian = hessian[:, :num_frame, num_frame:]  # [N,F,S]
+        shared_hessian = hessian[:, num_frame:, num_frame:].sum(0) + prior["shared_hessian"][shared_free][:, shared_free]
+
+        # active set: a coefficient at a bound whose gradient pushes it further out stays put
+        free_pose = int(frame_free[:6].sum())
+        w = state["expression"][:, frame_free[6:]]
+        g_w = frame_gradient[:, free_pose:]
+        pinned = ((w <= 0) & (g_w > 0)) | ((w >= 1) & (g_w < 0))  # [N,free expressions]
+        keep = (~torch.cat([torch.zeros(frames, free_pose, dtype=torch.bool), pinned], 1)).to(DTYPE)
+        frame_hessian = frame_hessian * keep[:, :, None] * keep[:, None, :] + torch.diag_embed(1.0 - keep)
+        return {"state": state, "frame_free": frame_free, "shared_free": shared_free, "keep": keep,
+                "frame_gradient": frame_gradient * keep, "shared_gradient": shared_gradient,
+                "frame_hessian": frame_hessian, "cross_hessian": cross_hessian * keep[:, :, None],
+                "shared_hessian": shared_hessian, "free_pose": free_pose,
+                "pose_coupling": second[:free_pose].expand(frames, free_pose)}
+
+    def solve(self, system: dict, damping: float) -> dict:
+        """Damped step (H + damping diag(H)) step = -gradient -> candidate state.
+
+        Per frame, the expressions are eliminated first (batched solves); what is left couples
+        the poses of frames up to two apart, a band matrix ordered frame by frame (banded
+        Cholesky); the shared unknowns go last, through the Schur complement of that band.
+        """
+        from scipy.linalg import cho_solve_banded, cholesky_banded
+
+        def damped(hessian):
+            diagonal = hessian.diagonal(dim1=-2, dim2=-1)
+            return hessian + torch.diag_embed(damping * diagonal + DIAGONAL_FLOOR)
+
+        frame_h, shared_h = damped(system["frame_hessian"]), damped(system["shared_hessian"])
+        cross, gradient = system["cross_hessian"], system["frame_gradient"]
+        pose = system["free_pose"]
+        frames, num_shared = len(frame_h), cross.shape[-1]
+        # eliminate the expressions of every frame: X = E^-1 [Q^T | B_e | g_e]
+        coupling, expression_h = frame_h[:, :pose, pose:], frame_h[:, pose:, pose:]
+        # (batched LU: torch's batched cholesky_solve is two orders of magnitude slower on CPU)
+        eliminated = torch.linalg.solve(expression_h, torch.cat([coupling.transpose(1, 2), cross[:, pose:],
+                                                                 gradient[:, pose:, None]], -1))
+        x_pose, x_shared, x_gradient = eliminated.split([pose, num_shared, 1], -1)
+        pose_h = frame_h[:, :pose, :pose] - coupling @ x_pose
+        pose_cross = cross[:, :pose] - coupling @ x_shared
+        pose_gradient = gradient[:, :pose, None] - coupling @ x_gradient
+        shared_h = shared_h - torch.einsum("nes,net->st", cross[:, pose:], x_shared)
+        shared_gradient = system["shared_gradient"] - torch.einsum("nes,ne->s", cross[:, pose:], x_gradient[..., 0])
+
+        if pose:
+            band = self.pose_band(pose_h, system["pose_coupling"])
+            rhs = torch.cat([-pose_gradient, pose_cross], -1).reshape(frames * pose, -1).numpy()
+            solved = cho_solve_banded((cholesky_banded(band, lower=False, check_finite=False), False), rhs,
+                                      check_finite=False)
+            solved = torch.as_tensor(solved).reshape(frames, pose, -1)
+            pose_base, pose_per_shared = solved[..., 0], solved[..., 1:]  # P^-1 (-g_p), P^-1 B_p
+        else:
+            pose_base = torch.zeros(frames, 0, dtype=DTYPE)
+            pose_per_shared = torch.zeros(frames, 0, num_shared, dtype=DTYPE)
+        if num_shared:
+            schur = shared_h - torch.einsum("nps,npt->st", pose_cross, pose_per_shared)
+            shared_step = torch.linalg.solve(schur, -shared_gradient - torch.einsum("nps,np->s", pose_cross, pose_base))
+        else:
+            shared_step = torch.zeros(0, dtype=DTYPE)
+        pose_step = pose_base - (pose_per_shared @ shared_step[:, None])[..., 0]
+        expression_step = -(x_gradient[..., 0] + (x_pose @ pose_step[..., None])[..., 0]
+                            + (x_shared @ shared_step[:, None])[..., 0])
+        frame_step = torch.cat([pose_step, expression_step], -1)
+        return self.apply(system["state"], system["frame_free"], system["shared_free"], frame_step, shared_step)
+
+    @staticmethod
+    def pose_band(pose_hessian: torch.Tensor, pose_coupling: torch.Tensor) -> np.ndarray:
+        """Upper band storage [u+1, N*p] (LAPACK, u = 2p) of the pose normal equations: blocks
+        pose_hessian [N,p,p] on the diagonal, pose_coupling [N,p] (weight of the second-difference
+        prior per pose unknown) between the same unknown of frames one and two apart."""
+        frames, width, _ = pose_hessian.shape
+        upper = (len(SECOND_DIFFERENCE) - 1) * width
+        band = np.zeros((upper + 1, frames * width))
+        rows, cols = np.triu_indices(width)
+        columns = (np.arange(frames)[:, None] * width + cols).reshape(-1)
+        band[np.tile(upper + rows - cols, frames), columns] = pose_hessian[:, rows, cols].reshape(-1).numpy()
+        for offset, gram in enumerate(difference_gram_band(frames, SECOND_DIFFERENCE), start=1):
+            band[upper - offset * width, offset * width:] = (gram[:, None] * pose_coupling[offset:]).reshape(-1).numpy()
+        return np.asfortranarray(band)
+
+    def apply(self, state: dict, frame_free: torch.Tensor, shared_free: torch.Tensor, frame_step: torch.Tensor,
+              shared_step: torch.Tensor) -> dict:
+        """State plus a step on the free unknowns; expressions projected back into [0,1]."""
+        frames = self.num_frames
+        full_frame = torch.zeros(frames, 6 + self.num_expressions, dtype=DTYPE)
+        full_frame[:, frame_free] = frame_step
+        full_shared = torch.zeros(1 + self.num_identities, dtype=DTYPE)
+        full_shared[shared_free] = shared_step
+        return {
+            "rotation": state["rotation"] @ axis_angle_to_matrix(full_frame[:, :3]),
+            "translation": state["translation"] + full_frame[:, 3:6],
+            "expression": (state["expression"] + full_frame[:, 6:]).clamp(0.0, 1.0),
+            "log_focal": state["log_focal"] + full_shared[:1],
+            "identity": state["identity"] + full_shared[1:],
+        }
+
+    def result(self) -> FitResult:
+        state = self.state
+        with torch.no_grad():
+            terms = {"landmarks": self.data_term(state, self.face, self.face_targets, 1.0),
+                     "iris": self.data_term(state, self.iris, self.iris_targets, self.config.iris),
+                     **self.prior_terms(state)}
+            head = self.face.vertices(state["expression"], state["identity"])
+            camera = head @ state["rotation"].transpose(1, 2) + state["translation"][:, None]
+            error = (project(camera, state["log_focal"].exp(), self.centre) - self.face_targets).norm(dim=-1).mean(-1)
+        error = np.where(self.found.numpy() > 0, error.numpy(), np.nan)
+        return FitResult(state["rotation"].numpy().copy(), state["translation"].numpy().copy(),
+                         float(state["log_focal"].exp()), state["identity"].numpy().copy(),
+                         state["expression"].numpy().copy(), error, list(self.history),
+                         {name: float(value) for name, value in terms.items()})

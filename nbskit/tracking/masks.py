@@ -3,7 +3,9 @@
 The selfie model finds the whole person (hair included, but also shoulders); the fitted mesh knows
 where the head ends. So: keep selfie pixels above a cut plane fixed in the head frame below the
 chin, add the mesh silhouette (the selfie model misses parts of faces at the image border), and
-let GrabCut snap the union to colour edges, with the eroded mesh as sure foreground.
+let GrabCut snap the union to colour edges, with the eroded mesh and the confident selfie pixels
+as sure foreground (left to itself, GrabCut gives dark hair in front of a dark wall to the
+background).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 PERSON_THRESHOLD = 0.5
+SURE_PERSON_THRESHOLD = 0.9  # selfie pixels this confident (above the cut) stay: GrabCut drops dark hair
 NECK_MARGIN = 0.03  # metres below the lowest landmark vertex (the chin) where the head mask ends
 CUT_HALF_WIDTH = 0.15  # metres: half the span of the cut line (wider than any head)
 GRABCUT_ITERATIONS = 2
@@ -90,6 +93,7 @@ def head_masks(frames: np.ndarray, person: np.ndarray, vertices_pixels: np.ndarr
         union = ((person[i] > PERSON_THRESHOLD) & allowed) | silhouette
         if refine:
             sure = cv2.erode(silhouette.astype(np.uint8), kernel).astype(bool)
+            sure |= (person[i] > SURE_PERSON_THRESHOLD) & allowed
             union = refine_with_grabcut(frames[i], union, sure, allowed) | sure
         masks[i] = union
     return masks

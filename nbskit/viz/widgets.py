@@ -192,7 +192,10 @@ class ExpressionExplorer(widgets.VBox):
         self.image.value = png_bytes(self.image_array, DISPLAY_SCALE)
         self.last_render_seconds = time.perf_counter() - start
         self.render_count += 1
-        self.status.value = f"render {self.render_count}: {1000 * self.last_render_seconds:.0f} ms"
+        self.status.value = (
+            f"render {self.render_count}: {1000 * self.last_render_seconds:.0f} ms, "
+            f"{self.view.samples_per_ray:.1f} samples/ray"
+        )
         for callback in self._listeners:
             callback(self)
         return self.image_array

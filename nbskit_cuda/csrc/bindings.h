@@ -6,6 +6,7 @@
 
 #include "hash_encode.h"
 #include "render.h"
+#include "row_sparse_adam.h"
 
 #define NBSKIT_BIND_KERNELS(m, device)                                                                          \
   m.def("hash_encode_forward", &nbskit::hash_encode_forward_##device,                                          \
@@ -23,4 +24,6 @@
   m.def("march_rays", &nbskit::march_rays_##device, "packed samples of rays marched through an occupancy bitfield"); \
   m.def("composite_forward", &nbskit::composite_forward_##device, "front-to-back compositing of packed samples"); \
   m.def("composite_backward", &nbskit::composite_backward_##device,                                            \
-        "gradients of compositing w.r.t. sigma and rgb")
+        "gradients of compositing w.r.t. sigma and rgb");                                                     \
+  m.def("row_sparse_adam_step", &nbskit::row_sparse_adam_step_##device,                                        \
+        "in-place Adam update of the rows whose gradient is not all zero; returns the updated row count")

@@ -19,15 +19,31 @@ constexpr int64_t kBlendGrain = 1 << 14;  // table values per blend-backward wor
 // kFeatures > 0 fixes F at compile time (unrolled loops); 0 reads it at run time.
 template <int kFeatures>
 struct Features {
+  static constexpr int kCompileTime = kFeatures;
   explicit Features(int64_t) {}
   static constexpr int64_t value() { return kFeatures; }
 };
 template <>
 struct Features<0> {
+  static constexpr int kCompileTime = 0;
   explicit Features(int64_t f) : f_(f) {}
   int64_t value() const { return f_; }
   int64_t f_;
 };
+
+// Calls fn(row) with `row` (F values) or, when F is known at compile time, with a local copy of
+// it: the compiler then knows that table rows written in between cannot change it, keeps it in
+// registers and vectorises over F (the pointer version reloads it after every store).
+template <typename scalar_t, typename F, typename Fn>
+inline void with_local_row(const scalar_t* row, F features, Fn&& fn) {
+  if constexpr (F::kCompileTime > 0) {
+    scalar_t local[F::kCompileTime];
+    for (int f = 0; f < F::kCompileTime; ++f) local[f] = row[f];
+    fn(static_cast<const scalar_t*>(local));
+  } else {
+    fn(row);
+  }
+}
 
 template <typename Fn>
 void dispatch_features(int64_t features, Fn&& fn) {
@@ -53,9 +69,11 @@ inline void for_each_sample(const float* x, int64_t begin, int64_t end, const Le
   }
 }
 
-// Writes every element of out [N, L*F]: zeros outside the unit cube, else add_corners(n, corners, o)
-// accumulates level l of sample n into o = out[n] + l*F (pre-zeroed here), so `out` may start
-// uninitialised. Samples go in blocks, level by level within a block, so that one level's rows
+// Writes every element of out [N, L*F]: zeros outside the unit cube, else add_corners(n, corners, acc)
+// accumulates level l of sample n into zeroed acc, which is then stored at out[n] + l*F, so `out`
+// may start uninitialised. (acc is a local array when F is known at compile time, so the sums
+// stay in SIMD registers instead of going through the output pointer, which might alias the
+// tables and forced a load and store per corner.) Samples go in blocks, level by level within a block, so that one level's rows
 // stay in cache while the block reads them (18% less CPU time than sample by sample with
 // prefetching, measured at the paper grid on 2 EPYC cores).
 template <typename scalar_t, typename F, typename AddCorners>
@@ -72,10 +90,19 @@ void forward_samples(const float* x, const std::vector<LevelGeometry>& levels, i
         for (int64_t n = begin; n < end; ++n) {
           const float* p = x + n * kDims;
           scalar_t* o = out + n * width + l * features.value();
-          std::fill(o, o + features.value(), scalar_t(0));
-          if (!inside_unit_cube(p[0], p[1], p[2])) continue;
+          if (!inside_unit_cube(p[0], p[1], p[2])) {
+            std::fill(o, o + features.value(), scalar_t(0));
+            continue;
+          }
           cell_corners(p, levels[l], corners);
-          add_corners(n, corners, o);
+          if constexpr (F::kCompileTime > 0) {
+            scalar_t acc[F::kCompileTime] = {};
+            add_corners(n, corners, acc);
+            std::copy(acc, acc + F::kCompileTime, o);
+          } else {
+            std::fill(o, o + features.value(), scalar_t(0));
+            add_corners(n, corners, o);
+          }
         }
       }
     }
@@ -102,12 +129,13 @@ void lookup_backward(const scalar_t* grad_out, const float* x, const int64_t* fr
   at::parallel_for(0, L, 1, [&](int64_t begin, int64_t end) {
     for (int64_t l = begin; l < end; ++l) {
       for_each_sample(x, 0, N, levels[l], [&](int64_t n, const CellCorners& corners) {
-        const scalar_t* g = grad_out + n * width + l * features.value();
         scalar_t* table = grad + frame[n] * T * features.value();
-        for (int c = 0; c < kCorners; ++c) {
-          scalar_t* row = table + int64_t(corners.row[c]) * features.value();
-          for (int64_t f = 0; f < features.value(); ++f) row[f] += corners.weight[c] * g[f];
-        }
+        with_local_row(grad_out + n * width + l * features.value(), features, [&](const scalar_t* g) {
+          for (int c = 0; c < kCorners; ++c) {
+            scalar_t* row = table + int64_t(corners.row[c]) * features.value();
+            for (int64_t f = 0; f < features.value(); ++f) row[f] += corners.weight[c] * g[f];
+          }
+        });
       });
     }
   });
@@ -144,22 +172,23 @@ void fused_backward(const scalar_t* grad_out, const float* x, const scalar_t* ta
     for (int64_t l = begin; l < end; ++l) {
       scalar_t* grad_coef_level = grad_coefficients_per_level ? grad_coefficients_per_level + l * B * K1 : nullptr;
       for_each_sample(x, 0, N, levels[l], [&](int64_t n, const CellCorners& corners) {
-        const scalar_t* g = grad_out + n * width + l * features.value();
         const scalar_t* coef = coefficients + frame[n] * K1;
-        for (int64_t k = 0; k < K1; ++k) {
-          scalar_t* grad_table = grad_tables + k * table_stride;
-          const scalar_t* table = tables + k * table_stride;
-          scalar_t dot = 0;  // d out[n, l] / d coef[k], contracted with g
-          for (int c = 0; c < kCorners; ++c) {
-            const int64_t row = int64_t(corners.row[c]) * features.value();
-            const scalar_t wc = coef[k] * corners.weight[c];
-            for (int64_t f = 0; f < features.value(); ++f) {
-              grad_table[row + f] += wc * g[f];
-              dot += corners.weight[c] * g[f] * table[row + f];
+        with_local_row(grad_out + n * width + l * features.value(), features, [&](const scalar_t* g) {
+          for (int64_t k = 0; k < K1; ++k) {
+            scalar_t* grad_table = grad_tables + k * table_stride;
+            const scalar_t* table = tables + k * table_stride;
+            scalar_t dot = 0;  // d out[n, l] / d coef[k], contracted with g
+            for (int c = 0; c < kCorners; ++c) {
+              const int64_t row = int64_t(corners.row[c]) * features.value();
+              const scalar_t wc = coef[k] * corners.weight[c];
+              for (int64_t f = 0; f < features.value(); ++f) {
+                grad_table[row + f] += wc * g[f];
+                dot += corners.weight[c] * g[f] * table[row + f];
+              }
             }
+            if (grad_coef_level) grad_coef_level[frame[n] * K1 + k] += dot;
           }
-          if (grad_coef_level) grad_coef_level[frame[n] * K1 + k] += dot;
-        }
+        });
       });
     }
   });
@@ -221,7 +250,9 @@ at::Tensor blend_backward_cpu(const at::Tensor& grad_blended_in, const at::Tenso
   const auto coefficients = coefficients_in.contiguous();
   const int64_t B = coefficients.size(0), K1 = coefficients.size(1);
   const int64_t values = grad_blended.size(1) * grad_blended.size(2);
-  auto grad_tables = zeros_large_cpu({K1, grad_blended.size(1), grad_blended.size(2)}, grad_blended.scalar_type());
+  if (B == 0) return at::zeros({K1, grad_blended.size(1), grad_blended.size(2)}, grad_blended.options());
+  // Every value is assigned below, so the buffer need not be zeroed.
+  auto grad_tables = empty_large_cpu({K1, grad_blended.size(1), grad_blended.size(2)}, grad_blended.scalar_type());
   AT_DISPATCH_FLOATING_TYPES(grad_blended.scalar_type(), "blend_backward_cpu", [&] {
     const scalar_t* g = grad_blended.data_ptr<scalar_t>();
     const scalar_t* coef = coefficients.data_ptr<scalar_t>();
@@ -230,7 +261,9 @@ at::Tensor blend_backward_cpu(const at::Tensor& grad_blended_in, const at::Tenso
     at::parallel_for(0, values, kBlendGrain, [&](int64_t begin, int64_t end) {
       for (int64_t k = 0; k < K1; ++k) {
         scalar_t* o = out + k * values;
-        for (int64_t b = 0; b < B; ++b) {
+        const scalar_t c0 = coef[k];
+        for (int64_t j = begin; j < end; ++j) o[j] = c0 * g[j];  // the first frame assigns: no zero pass
+        for (int64_t b = 1; b < B; ++b) {
           const scalar_t c = coef[b * K1 + k];
           const scalar_t* gb = g + b * values;
           for (int64_t j = begin; j < end; ++j) o[j] += c * gb[j];

@@ -8,7 +8,8 @@
 #ifdef __CUDACC__
 #define NBSKIT_HOST_DEVICE __host__ __device__ __forceinline__
 #else
-#define NBSKIT_HOST_DEVICE inline
+// Forced: g++ left cell_corners out of line, a call per sample and level (15% of the lookup).
+#define NBSKIT_HOST_DEVICE inline __attribute__((always_inline))
 #endif
 
 namespace nbskit {
@@ -27,6 +28,15 @@ struct LevelGeometry {
   uint32_t entries;  // table rows of this level
   uint32_t offset;   // first row of this level in the concatenated table
   bool dense;        // every grid point has its own row (no hashing)
+  uint32_t mask;     // entries - 1 when entries is a power of two (then % is a bitwise and), else 0
+
+  // index % entries without an integer division (tens of cycles, 8 per sample and level) where it
+  // can be avoided: a dense level's index is already below entries, and a hashed level normally
+  // has a power-of-two table.
+  NBSKIT_HOST_DEVICE uint32_t wrap(uint32_t index) const {
+    if (dense) return index;
+    return mask != 0 ? (index & mask) : index % entries;
+  }
 };
 
 inline LevelGeometry make_level_geometry(float scale, int32_t offset, int32_t next_offset) {
@@ -38,6 +48,8 @@ inline LevelGeometry make_level_geometry(float scale, int32_t offset, int32_t ne
   level.offset = static_cast<uint32_t>(offset);
   const uint64_t points = static_cast<uint64_t>(level.stride) * level.stride * level.stride;
   level.dense = points <= level.entries;
+  const bool power_of_two = level.entries > 1 && (level.entries & (level.entries - 1)) == 0;
+  level.mask = power_of_two ? level.entries - 1 : 0;
   return level;
 }
 
@@ -56,31 +68,30 @@ struct CellCorners {
 // reference does, or fine levels floor a different cell now and then: the builds disable
 // multiply-add contraction (-ffp-contract=off, nvcc --fmad=false).
 
+// Corner c = (i, j, k) = (c & 1, (c >> 1) & 1, c >> 2) offsets the cell's base corner by (i, j, k).
+// The per-axis terms (index contribution and 1-D weight of the lower and upper side) are computed
+// once and combined, instead of once per corner (4 multiplies instead of 16 for the hash, 16
+// instead of 24 for the weights). The weight is ((w_x * w_y) * w_z), the reference's rounding order.
 NBSKIT_HOST_DEVICE void cell_corners(const float x[kDims], const LevelGeometry& level, CellCorners& out) {
-  uint32_t base[kDims];
-  float frac[kDims];
+  uint32_t term[kDims][2];  // index contribution of the lower / upper corner along each axis
+  float side[kDims][2];     // 1-D interpolation weight of the lower / upper corner
+  const uint32_t multiplier[kDims] = {1u, level.dense ? level.stride : kPrimeY,
+                                      level.dense ? level.stride * level.stride : kPrimeZ};
   for (int d = 0; d < kDims; ++d) {
     const float pos = x[d] * level.scale + 0.5f;
     const float cell = floorf(pos);
-    base[d] = static_cast<uint32_t>(cell);
-    frac[d] = pos - cell;
+    const uint32_t base = static_cast<uint32_t>(cell);
+    const float frac = pos - cell;
+    term[d][0] = base * multiplier[d];
+    term[d][1] = (base + 1u) * multiplier[d];
+    side[d][0] = 1.f - frac;
+    side[d][1] = frac;
   }
   for (int c = 0; c < kCorners; ++c) {
-    float w = 1.f;
-    uint32_t p[kDims];
-    for (int d = 0; d < kDims; ++d) {
-      const bool upper = (c >> d) & 1;
-      w *= upper ? frac[d] : 1.f - frac[d];
-      p[d] = base[d] + (upper ? 1u : 0u);
-    }
-    uint32_t index;
-    if (level.dense) {
-      index = p[0] + p[1] * level.stride + p[2] * level.stride * level.stride;
-    } else {
-      index = p[0] ^ (p[1] * kPrimeY) ^ (p[2] * kPrimeZ);
-    }
-    out.row[c] = level.offset + index % level.entries;
-    out.weight[c] = w;
+    const int i = c & 1, j = (c >> 1) & 1, k = c >> 2;
+    const uint32_t index = level.dense ? term[0][i] + term[1][j] + term[2][k] : term[0][i] ^ term[1][j] ^ term[2][k];
+    out.row[c] = level.offset + level.wrap(index);
+    out.weight[c] = (side[0][i] * side[1][j]) * side[2][k];
   }
 }
 

@@ -1,31 +1,90 @@
 #include "large_buffer_cpu.h"
 
+#include <mutex>
+
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
 namespace nbskit {
 namespace {
+
 constexpr int64_t kHugePageMinBytes = int64_t(32) << 20;  // below this the page faults are cheap
+
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+// The most recently freed large mapping, kept for the next request of the same size.
+struct RecycledMapping {
+  std::mutex mutex;
+  void* data = nullptr;
+  size_t bytes = 0;
+};
+
+RecycledMapping& recycled() {
+  static RecycledMapping slot;
+  return slot;
 }
 
-at::Tensor zeros_large_cpu(at::IntArrayRef sizes, at::ScalarType dtype) {
-  const auto options = at::TensorOptions().dtype(dtype).device(at::kCPU);
+void release_mapping(void* data, size_t bytes) {
+  auto& slot = recycled();
+  std::lock_guard<std::mutex> lock(slot.mutex);
+  if (slot.data != nullptr) munmap(slot.data, slot.bytes);
+  slot.data = data;
+  slot.bytes = bytes;
+}
+
+// {mapping, recycled?}: a kept mapping of exactly `bytes` (old contents), else a fresh zero-filled
+// one (nullptr if mmap fails).
+std::pair<void*, bool> acquire_mapping(size_t bytes) {
+  auto& slot = recycled();
+  {
+    std::lock_guard<std::mutex> lock(slot.mutex);
+    if (slot.data != nullptr && slot.bytes == bytes) {
+      void* data = slot.data;
+      slot.data = nullptr;
+      return {data, true};
+    }
+  }
+  void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) return {nullptr, false};
+  madvise(data, bytes, MADV_HUGEPAGE);  // advisory: ignored where THP is off
+  return {data, false};
+}
+#endif
+
+// A large-buffer tensor, or an undefined one when the size is small or mapping is unavailable.
+// `*zeroed` says whether its contents are known to be zero (a fresh anonymous mapping).
+at::Tensor map_large(at::IntArrayRef sizes, at::ScalarType dtype, bool* zeroed) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   int64_t numel = 1;
   for (const int64_t s : sizes) numel *= s;
   const size_t bytes = static_cast<size_t>(numel) * at::elementSize(dtype);
   if (static_cast<int64_t>(bytes) >= kHugePageMinBytes) {
-    // Anonymous mappings are zero-filled by the kernel.
-    void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (data != MAP_FAILED) {
-      madvise(data, bytes, MADV_HUGEPAGE);  // advisory: ignored where THP is off
+    const auto [data, reused] = acquire_mapping(bytes);
+    if (data != nullptr) {
+      *zeroed = !reused;
       return at::from_blob(
-          data, sizes, [bytes](void* p) { munmap(p, bytes); }, options);
+          data, sizes, [bytes](void* p) { release_mapping(p, bytes); },
+          at::TensorOptions().dtype(dtype).device(at::kCPU));
     }
   }
 #endif
-  return at::zeros(sizes, options);
+  return at::Tensor();
+}
+
+}  // namespace
+
+at::Tensor empty_large_cpu(at::IntArrayRef sizes, at::ScalarType dtype) {
+  bool zeroed = false;
+  auto tensor = map_large(sizes, dtype, &zeroed);
+  return tensor.defined() ? tensor : at::empty(sizes, at::TensorOptions().dtype(dtype).device(at::kCPU));
+}
+
+at::Tensor zeros_large_cpu(at::IntArrayRef sizes, at::ScalarType dtype) {
+  bool zeroed = false;
+  auto tensor = map_large(sizes, dtype, &zeroed);
+  if (!tensor.defined()) return at::zeros(sizes, at::TensorOptions().dtype(dtype).device(at::kCPU));
+  if (!zeroed) tensor.zero_();
+  return tensor;
 }
 
 }  // namespace nbskit

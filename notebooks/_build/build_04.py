@@ -20,8 +20,11 @@ CELLS = [
     The perceptual term is **ST-LPIPS** (shift-tolerant LPIPS, VGG), loaded from the weights inside
     the `stlpips-pytorch` wheel by nbskit's own small module — not LPIPS itself.
 
-    **Time.** Smoke mode (`SMOKE = True`, what CI runs): about 2 minutes on 2 CPU cores, on the
-    `tiny` synthetic subject. Full mode: the `small` subject with the `cpu` preset (or `gpu`).
+    **Time** on 2 CPU cores: smoke mode (the `tiny` subject, 90 steps) took 47–97 CPU-seconds (in
+    two runs): 120–294 s wall on a machine shared with other jobs, load 15–18. Full mode (the
+    `small` subject, `cpu` preset, 1500 steps): about 30 CPU-minutes, so 15 to 30 minutes on two
+    idle cores (an estimate from the CPU time of the first 30 training steps, not run end to end
+    yet). GPU (`gpu` preset): not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: the tiny subject and a short schedule (what the tests use)"),
     ("code", """
@@ -49,8 +52,8 @@ CELLS = [
         SUBJECT_DIR = DEFAULT_CACHE / "synthetic_tiny_procedural_seed0"
         if not (SUBJECT_DIR / "transforms.json").is_file():
             synthesize_subject(SUBJECT_DIR, "tiny", seed=0, model="procedural")
-        CONFIG = make_config("cpu-smoke", {"total_steps": 120, "stage2_start": 50, "stage3_start": 100,
-                                           "eval_interval": 40, "checkpoint_interval": 120, "log_interval": 5})
+        CONFIG = make_config("cpu-smoke", {"total_steps": 90, "stage2_start": 40, "stage3_start": 70,
+                                           "eval_interval": 30, "checkpoint_interval": 90, "log_interval": 5})
     else:
         SUBJECT_DIR = default_subject(DEFAULT_CACHE)
         CONFIG = make_config("gpu" if GPU else "cpu")

@@ -25,8 +25,11 @@ CELLS = [
     and measures **samples per ray**, **time per training step** and **test PSNR on mouth-open
     frames** (paper Fig. 13–14).
 
-    **Time.** Smoke mode: about 2 minutes on 2 CPU cores (short runs: the numbers are noisy).
-    Full mode trains three `small`-subject runs: about 30 minutes on a CPU, 8 on a GPU.
+    **Time** on 2 CPU cores: smoke mode (three 60-step runs, so its numbers are noisy) took 73–166
+    CPU-seconds (in two runs): 236–666 s wall on a machine shared with other jobs, load 10–18. Full
+    mode trains three `small`-subject runs with the `cpu` preset: about 80 CPU-minutes, so 40 to 80
+    minutes (an estimate from the CPU time of the first 30 training steps, not run end to end yet).
+    GPU: not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs (what the tests use)"),
     ("code", """
@@ -45,8 +48,8 @@ CELLS = [
         torch.set_num_threads(2)
     POLICIES = ("expression", "neutral", "none")
     # Three runs must fit the two-minute smoke budget: shorter ones than the other notebooks use.
-    SHORT = {"total_steps": 100, "stage2_start": 50, "stage3_start": 100, "eval_interval": 100,
-             "checkpoint_interval": 100} if SMOKE else {}
+    SHORT = {"total_steps": 60, "stage2_start": 30, "stage3_start": 60, "eval_interval": 60,
+             "checkpoint_interval": 60} if SMOKE else {}
     SUBJECT_DIR = course_subject(SMOKE)
     print(SUBJECT_DIR)
     """),

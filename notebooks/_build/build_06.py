@@ -19,8 +19,11 @@ CELLS = [
     The expression enters through the blended table $h_0 + \\sum_i w_i h_i$: changing $w$ changes σ,
     so every expression has its own mesh.
 
-    **Time.** Smoke mode: about 2 minutes on 2 CPU cores. Full mode (`small` subject, 128³ cubes):
-    about 12 minutes on a CPU, 3 minutes on a GPU; the run is shared with notebooks 07 and 08.
+    **Time** on 2 CPU cores: smoke mode took 61–69 CPU-seconds (in two runs): 173–233 s wall on a
+    machine shared with other jobs, load 14–19. Full mode (`small` subject, `cpu` preset, 128³
+    cubes): about 30 CPU-minutes, so 15 to 30 minutes on two idle cores (an estimate from the CPU
+    time of the first 30 training steps, not run end to end yet), almost all of it training. The run
+    is shared with notebook 07: whichever runs second reuses it. GPU: not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: a tiny subject, a short run and coarse meshes (what the tests use)"),
     ("code", """
@@ -61,7 +64,7 @@ CELLS = [
     one *box length*: σ·L is the optical depth of a ray crossing the whole box at that density. The
     iso-level defaults to σ·L = 50: a layer 1/50 of the box thick then absorbs 63% of the light —
     about where a render looks opaque. The white contour is that level. (Smoke mode cuts at σ·L = 1:
-    a 150-step run is still a faint fog.)
+    a smoke run's 100 steps leave a faint fog.)
     """),
     ("code", """
     w = torch.as_tensor(neutral)[None]
@@ -171,7 +174,7 @@ CELLS = [
     tolerance = 0.15 if SMOKE else 0.05  # of the head's size
     assert np.median(distances) < tolerance * head_size, f"median distance {np.median(distances):.4f} m to the true surface"
     assert moved.max() > 0, "the jawOpen sweep did not change the geometry"
-    if not SMOKE:  # a 150-step smoke run is still a fog: its changes are not yet local
+    if not SMOKE:  # a 100-step smoke run is still a fog: its changes are not yet local
         lower = heights < np.median(heights)
         assert moved[lower].mean() > moved[~lower].mean(), "opening the jaw moved the upper head more than the lower"
     print("all checks passed")

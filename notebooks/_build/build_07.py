@@ -21,9 +21,11 @@ CELLS = [
     4. **reenactment** — another person's coefficients and head motion drive our head;
     5. **novel views** — cameras the video never had.
 
-    **Time.** Smoke mode (`SMOKE = True`, what CI runs): about 2 minutes on 2 CPU cores.
-    Full mode trains the `small` synthetic subject: about 10 minutes on a laptop CPU (`cpu` preset),
-    about 3 minutes on a GPU (`gpu` preset). A finished run is reused when you run the notebook again.
+    **Time** on 2 CPU cores: smoke mode took 54–68 CPU-seconds (in two runs): 89–278 s wall on a
+    machine shared with other jobs, load 10–12. Full mode trains the `small` subject with the `cpu`
+    preset: about 30 CPU-minutes, so 15 to 30 minutes on two idle cores (an estimate from the CPU
+    time of the first 30 training steps, not run end to end yet); nothing if notebook 06 already
+    trained the run. GPU (`gpu` preset): not measured yet.
     """,
     ),
     ("parameters", "SMOKE = False  # True: a tiny subject and a short run (what the tests use)"),
@@ -80,8 +82,11 @@ CELLS = [
     Try: open the *jaw* group and pull `jawOpen`; press *randomise*; pick a frame and copy its
     expression; turn the camera to 30° and look at the side of the mouth.
 
-    The image is rendered at 64×64 on a CPU (fast enough to follow the sliders, see
-    `python -m bench.widgets RUN`), at the training resolution on a GPU.
+    The image is rendered at 64×64 on a CPU, at the training resolution on a GPU. To follow the
+    sliders it marches through a fresh occupancy grid of the trained field (the training grid still
+    remembers early fog) with steps about one display pixel long, and keeps recent images, so
+    *reset* is instant; the status line shows the milliseconds and samples per ray of each render.
+    `python -m bench.widgets RUN` measures updates per second.
     """,
     ),
     (

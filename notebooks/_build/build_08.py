@@ -20,8 +20,11 @@ CELLS = [
     time: blending reaches a higher PSNR sooner. We repeat that experiment on a synthetic subject,
     with the same trainer, data and steps for both models; only `model` differs.
 
-    **Time.** Smoke mode: about 2 minutes on 2 CPU cores (very short runs; the curves only show the
-    mechanics). Full mode (`small` subject, two runs): about 25 minutes on a CPU, 6 on a GPU.
+    **Time** on 2 CPU cores: smoke mode (two 60-step runs: the curves only show the mechanics) took
+    103–111 CPU-seconds (in two runs): 226–337 s wall on a machine shared with other jobs, load
+    11–19. Full mode (`small` subject, `cpu` preset, two runs): about 60 CPU-minutes of training
+    (blend 26, concatenate 34), so 30 to 60 minutes (an estimate from the CPU time of the first 30
+    training steps, not run end to end yet). GPU: not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs (what the tests use)"),
     ("code", """
@@ -36,11 +39,14 @@ CELLS = [
     if SMOKE:
         torch.set_num_threads(2)
     MODELS = ("blend", "concatenate")
-    EVALUATIONS = 3 if SMOKE else 8  # points on each PSNR-vs-time curve (after the untrained one)
+    EVALUATIONS = 2 if SMOKE else 8  # points on each PSNR-vs-time curve (after the untrained one)
+    # Two runs must fit the two-minute smoke budget: shorter ones than the other notebooks use.
+    SHORT = {"total_steps": 60, "stage2_start": 30, "stage3_start": 60, "checkpoint_interval": 60} if SMOKE else {}
     SUBJECT_DIR = course_subject(SMOKE)
     subject = Subject.load(SUBJECT_DIR)
     # Evaluate on several test frames, and only where timed_training asks (not inside the timed chunks).
-    CONFIGS = {model: course_config(SMOKE, model=model, eval_frames=4, eval_interval=10**9) for model in MODELS}
+    CONFIGS = {model: course_config(SMOKE, model=model, eval_frames=2 if SMOKE else 4, eval_interval=10**9, **SHORT)
+               for model in MODELS}
     """),
     ("md", """
     ## 1 · The two models

@@ -17,6 +17,7 @@ import nbformat
 NOTEBOOKS = Path(__file__).resolve().parents[1]
 KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
 DEFAULT_METADATA = {"kernelspec": KERNEL, "language_info": {"name": "python"}}
+CELL_ID_PREFIX = "cell-"
 
 
 def write_notebook(name: str, cells: list[tuple[str, str]]) -> Path:
@@ -37,7 +38,13 @@ def write_notebook(name: str, cells: list[tuple[str, str]]) -> Path:
 
 
 def save_notebook(notebook: nbformat.NotebookNode, name: str) -> Path:
-    """Validate ``notebook`` and write it atomically to ``notebooks/<name>.ipynb``; returns its path."""
+    """Validate ``notebook`` and write it atomically to ``notebooks/<name>.ipynb``; returns its path.
+
+    Cell ids are numbered (nbformat would draw random ones), so rebuilding an unchanged notebook
+    rewrites the same bytes and a diff shows only what changed.
+    """
+    for index, cell in enumerate(notebook.cells):
+        cell.id = f"{CELL_ID_PREFIX}{index:02d}"
     nbformat.validate(notebook)
     path = NOTEBOOKS / f"{name}.ipynb"
     temporary = path.with_suffix(".ipynb.tmp")

@@ -1,0 +1,158 @@
+"""Training runs shared by the paper benchmarks: synthetic subjects, timed runs with PSNR curves, branches.
+
+Every run is trained in chunks through the public ``Trainer``; after each chunk the held-out PSNR
+(whole image, mouth box, eye boxes) is measured on a few frames. Only the chunks are timed, both
+as wall clock and as this process's CPU time (all threads): on a shared machine the wall clock is
+inflated by other jobs, the CPU time much less.
+
+Run folders are named after the subject and the whole config (``nbskit.viz.course.run_folder``),
+so two claims that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share
+it: the second finds ``paper_curve.json`` and trains nothing. Every run also keeps its checkpoint
+from the start of stage 3, from which Fig. 12 branches a run without the perceptual loss.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import write_json
+from nbskit.train.checkpoint import CHECKPOINT_FILE
+from nbskit.train.presets import TrainConfig
+
+CURVE_FILE = "paper_curve.json"
+SNAPSHOT_NAME = "step_{step}.pt"  # under checkpoints/
+SUBJECT_SEED = 0
+
+
+@dataclass
+class BenchRun:
+    """A finished run and its curve.
+
+    Attributes:
+        run_dir: the run folder (load it with ``nbskit.train.load_run``).
+        config: its training config.
+        curve: [{'step', 'cpu_s', 'wall_s' (cumulative training time), 'psnr', 'psnr_mouth',
+            'psnr_eyes' (when the subject has 68-point landmarks)}], step 0 first.
+    """
+
+    run_dir: Path
+    config: TrainConfig
+    curve: list[dict]
+
+    @property
+    def cpu_seconds_per_step(self) -> float:
+        last = self.curve[-1]
+        return last["cpu_s"] / max(last["step"], 1)
+
+    @property
+    def wall_seconds_per_step(self) -> float:
+        last = self.curve[-1]
+        return last["wall_s"] / max(last["step"], 1)
+
+
+def bench_config(profile, trend: bool = False, **overrides) -> TrainConfig:
+    """The profile's training config (main or trend subject's) with ``overrides`` (e.g. model='concatenate')."""
+    from nbskit.train.presets import make_config
+
+    preset, schedule = (profile.trend_preset, profile.trend_schedule) if trend else (profile.preset, profile.schedule)
+    return make_config(preset, {**schedule, **overrides})
+
+
+def synthetic_subject(preset: str, work: Path) -> Path:
+    """``work/subjects/synthetic_<preset>_seed0``, synthesised on first use (same bytes every time)."""
+    from nbskit.data.synthetic import synthesize_subject
+
+    root = Path(work) / "subjects" / f"synthetic_{preset}_seed{SUBJECT_SEED}"
+    if not (root / "transforms.json").is_file():  # written last: its presence means complete
+        synthesize_subject(root, preset, seed=SUBJECT_SEED, progress=False)
+    return root
+
+
+def run_directory(subject_dir: Path, config: TrainConfig, work: Path) -> Path:
+    from nbskit.viz.course import run_folder
+
+    return run_folder(subject_dir, config, Path(work) / "runs")
+
+
+def evaluation_steps(config: TrainConfig, points: int) -> list[int]:
+    """``points`` steps spread evenly over the run, the last one being ``total_steps``."""
+    return sorted({int(s) for s in np.linspace(0, config.total_steps, points + 1)[1:].round()})
+
+
+def measure(trainer, regions, frames: int) -> dict:
+    """Mean PSNR (whole image and each face region) over the first ``frames`` held-out frames."""
+    rows = range(min(frames, len(trainer.eval_frames)))
+    values = [regions.psnr(trainer.render_frame(trainer.eval_frames, row)["rgb"].cpu().clamp(0, 1),
+                           trainer.eval_frames.image(row), row) for row in rows]
+    return {key: float(np.nanmean([v[key] for v in values])) for key in values[0]}
+
+
+def train_with_curve(subject_dir: Path, config: TrainConfig, work: Path, curve_points: int, curve_frames: int,
+                     start_from: Path | None = None, start_curve: list[dict] | None = None,
+                     progress: bool = False) -> BenchRun:
+    """Train ``config`` on the subject (or reuse the finished run) and return it with its curve.
+
+    Args:
+        start_from: a checkpoint file to continue from (a branch); ``start_curve`` is the curve up to it.
+        progress: tqdm bars of the trainer.
+    """
+    from nbskit.data.subject import Subject
+    from nbskit.train.checkpoint import read_json
+    from nbskit.train.region_metrics import FaceRegions
+    from nbskit.train.trainer import Trainer
+
+    run_dir = run_directory(subject_dir, config, work)
+    if (run_dir / CURVE_FILE).is_file():
+        return BenchRun(run_dir, config, read_json(run_dir / CURVE_FILE))
+    subject = Subject.load(subject_dir)
+    trainer = Trainer(subject, config, run_dir, progress=progress)
+    regions = FaceRegions(subject, trainer.eval_frames)
+    if start_from is not None:
+        (run_dir / CHECKPOINT_FILE).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(start_from, run_dir / CHECKPOINT_FILE)
+        trainer.resume()
+        curve = [dict(point) for point in start_curve or [] if point["step"] <= trainer.step]
+        if not curve or curve[-1]["step"] != trainer.step:
+            raise ValueError(f"{start_from}: the curve given does not reach step {trainer.step}")
+    else:
+        curve = [{"step": 0, "cpu_s": 0.0, "wall_s": 0.0, **measure(trainer, regions, curve_frames)}]
+    cpu, wall = curve[-1]["cpu_s"], curve[-1]["wall_s"]
+    snapshot = config.stage3_start
+    # The snapshot step is measured too, so a branch's curve continues with the right times.
+    evaluations = set(evaluation_steps(config, curve_points)) | {snapshot}
+    for until in sorted(s for s in evaluations if s > trainer.step):
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        trainer.fit(until=until)
+        wall += time.perf_counter() - wall_start
+        cpu += time.process_time() - cpu_start
+        if until == snapshot:
+            shutil.copyfile(run_dir / CHECKPOINT_FILE, snapshot_path(run_dir, snapshot))
+        curve.append({"step": trainer.step, "cpu_s": cpu, "wall_s": wall,
+                      **measure(trainer, regions, curve_frames)})
+    write_json(run_dir / CURVE_FILE, curve)
+    return BenchRun(run_dir, config, curve)
+
+
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / Path(CHECKPOINT_FILE).parent / SNAPSHOT_NAME.format(step=step)
+
+
+def branch_at_stage3(parent: BenchRun, child_config: TrainConfig, subject_dir: Path, work: Path,
+                     curve_points: int, curve_frames: int, progress: bool = False) -> BenchRun:
+    """``child_config`` trained from the parent's checkpoint at the start of stage 3 (same steps before it).
+
+    The two configs must agree on everything that shapes the first ``stage3_start`` steps.
+    """
+    if child_config.stage3_start != parent.config.stage3_start:
+        raise ValueError(f"a branch must start stage 3 where its parent does ({parent.config.stage3_start}), "
+                         f"got {child_config.stage3_start}")
+    snapshot = snapshot_path(parent.run_dir, parent.config.stage3_start)
+    if not snapshot.is_file():
+        raise FileNotFoundError(f"{snapshot} not found: the parent run was not trained by bench.paper")
+    return train_with_curve(subject_dir, child_config, work, curve_points, curve_frames,
+                            start_from=snapshot, start_curve=parent.curve, progress=progress)

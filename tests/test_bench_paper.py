@@ -1,0 +1,140 @@
+"""The paper benchmarks (bench/paper) at toy size: every claim runs and writes sane JSON and small PNGs.
+
+One module-scoped ``run_all --profile toy`` (a few training steps on the ``tiny`` subject) feeds
+every test; no result number is asserted, only structure, finiteness and internal consistency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.paper import run_all
+from bench.paper.output import MAX_PNG_BYTES
+from bench.paper.profiles import PROFILES
+from bench.paper.training import CURVE_FILE
+
+TOY = PROFILES["toy"]
+PNG_FILES = ("fig8_speed.png", "table2.png", "fig12_perceptual.png", "fig13_grid.png", "fig9_bases.png",
+             "fig10_geometry.png")
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paper")
+    parser = argparse.ArgumentParser()
+    run_all.add_arguments(parser)
+    args = parser.parse_args(["--profile", "toy", "--out", str(root / "out"), "--work", str(root / "work")])
+    return {"code": run_all.run(args), "out": root / "out", "work": root / "work"}
+
+
+def load(toy, name: str) -> dict:
+    return json.loads((toy["out"] / f"{name}.json").read_text())
+
+
+def finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def test_every_claim_runs_and_is_summarised(toy):
+    summary = load(toy, "run_all")
+    assert [c["claim"] for c in summary["claims"]] == list(run_all.CLAIMS)
+    assert [c.get("error") for c in summary["claims"]] == [None] * len(run_all.CLAIMS)
+    assert toy["code"] == 0
+    assert all(finite(c["wall_s"]) and c["cpu_s"] >= 0 for c in summary["claims"])
+    text = (toy["out"] / run_all.SUMMARY_FILE).read_text()
+    for claim in run_all.CLAIMS:
+        assert f"## {claim}" in text
+        assert load(toy, claim)["profile"] == "toy"
+
+
+def test_figures_are_small_pngs(toy):
+    for name in PNG_FILES:
+        path = toy["out"] / name
+        assert path.stat().st_size < MAX_PNG_BYTES, name
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 16
+
+
+def test_fig8_curves_cover_the_run_with_growing_times(toy):
+    result = load(toy, "fig8_speed")
+    assert set(result["curves"]) == {"blend", "concatenate"}
+    for curve in result["curves"].values():
+        steps = [point["step"] for point in curve]
+        assert steps[0] == 0 and steps[-1] == TOY.schedule["total_steps"] and steps == sorted(set(steps))
+        assert np.all(np.diff([point["cpu_s"] for point in curve]) > 0)
+        assert np.all(np.diff([point["wall_s"] for point in curve]) > 0)
+        # the tiny subject has 68-point landmarks, so the eye region is measured too
+        assert all(finite(point[key]) for point in curve for key in ("psnr", "psnr_mouth", "psnr_eyes"))
+    for values in result["psnr_at_equal_cpu_time"].values():
+        assert all(finite(v) for v in values.values())
+
+
+def test_table2_reports_mean_and_std_per_model_on_the_shared_runs(toy):
+    result = load(toy, "table2")
+    rows = {row["model"]: row for row in result["rows"]}
+    assert set(rows) == {"blend", "concatenate"}
+    runs = load(toy, "fig8_speed")["runs"]
+    for model, row in rows.items():
+        assert row["run"] == runs[model]  # Fig. 8 trained it, Table 2 reused it
+        assert row["frames"] == TOY.eval_frames
+        assert {"mse", "l1", "psnr", "ssim"} <= set(row["mean"]) == set(row["std"])
+        assert all(finite(v) for v in row["mean"].values()) and all(v >= 0 for v in row["std"].values())
+
+
+def test_fig12_branch_shares_everything_before_stage3(toy):
+    variants = {v["variant"]: v for v in load(toy, "fig12_perceptual")["variants"]}
+    assert variants["with"]["perceptual_weight"] > 0 and variants["without"]["perceptual_weight"] == 0
+    curves = {name: json.loads((Path(v["run"]) / CURVE_FILE).read_text()) for name, v in variants.items()}
+    start = TOY.schedule["stage3_start"]
+    before = [[p for p in curve if p["step"] <= start] for curve in curves.values()]
+    assert before[0] == before[1] and before[0][-1]["step"] == start
+    assert curves["without"][-1]["step"] == TOY.schedule["total_steps"]
+
+
+def test_fig13_has_every_grid_policy(toy):
+    rows = load(toy, "fig13_grid")["rows"]
+    assert [row["policy"] for row in rows] == ["expression", "neutral", "none"]
+    for row in rows:
+        assert row["samples_per_ray"] > 0 and row["cpu_s_per_step"] > 0 and finite(row["psnr"])
+        assert 0 < row["occupied_fraction"] <= 1
+
+
+def test_fig9_10_scores_each_basis_and_expression(toy):
+    result = load(toy, "fig9_10_bases_geometry")
+    assert len(result["bases"]) == TOY.gallery_bases + 1 and result["bases"][0]["basis"] == "neutral"
+    assert all(finite(b["psnr_vs_mesh"]) for b in result["bases"])
+    assert result["sampling_floor_chamfer_mm"] >= 0
+    assert len(result["geometry"]) == 2
+    for case in result["geometry"].values():  # a few-step field may have no surface yet
+        assert "error" in case or (finite(case["chamfer_mm"]) and 0 <= case["normal_consistency"] <= 1)
+
+
+def test_ground_truth_mesh_scores_near_zero_against_itself(toy):
+    from bench.paper.fig9_10_bases_geometry import HIDDEN_MATERIAL, sampling_floor, score_mesh
+    from nbskit.data.synthetic import SyntheticScene
+
+    scene = SyntheticScene.from_subject(toy["work"] / "subjects" / f"synthetic_{TOY.subject}_seed0")
+    samples = 20_000
+    try:
+        head = scene.head
+        expression = np.zeros(head.num_expressions, np.float32)
+        shown = np.asarray(head.material_names)[head.triangle_materials] != HIDDEN_MATERIAL
+        vertices, faces = scene.vertices(expression), head.triangles[shown]
+        result = score_mesh(vertices, faces, scene, expression, samples)
+        floor = sampling_floor(scene, expression, samples)
+    finally:
+        scene.release()
+    corners = vertices[faces]
+    area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1).sum()
+    spacing_mm = 1000.0 * math.sqrt(area / samples)  # mean gap between independent samples is below this
+    assert 0 < result["chamfer_mm"] < spacing_mm and math.isclose(floor, result["chamfer_mm"])
+    assert result["normal_consistency"] > 0.9
+    points, distances = result["error_map"]
+    assert points.shape == (len(distances), 3)
