@@ -24,8 +24,8 @@ CELLS = [
     it is installed); `SMOKE = True` (what the tests use) the `tiny` one (64², 60 frames, our
     procedural head).
 
-    **Time** on 2 CPU cores: smoke mode took 7 CPU-seconds: 13 s wall on a machine shared with other
-    jobs, load 16; full mode took 15 CPU-seconds (30 s wall at load 9). GPU: not measured yet.
+    **Time** on 2 CPU cores: smoke mode took 5 s on an idle machine; full mode took 15 CPU-seconds
+    (30 s wall on a machine shared with other jobs, load 9). GPU: not measured yet.
     """),
     ("parameters", """
     SMOKE = False  # True: the tiny subject (what the tests use)

@@ -20,11 +20,10 @@ CELLS = [
     The perceptual term is **ST-LPIPS** (shift-tolerant LPIPS, VGG), loaded from the weights inside
     the `stlpips-pytorch` wheel by nbskit's own small module — not LPIPS itself.
 
-    **Time** on 2 CPU cores: smoke mode (the `tiny` subject, 90 steps) took 47–97 CPU-seconds (in
-    two runs): 120–294 s wall on a machine shared with other jobs, load 15–18. Full mode (the
-    `small` subject, `cpu` preset, 1500 steps): about 30 CPU-minutes, so 15 to 30 minutes on two
-    idle cores (an estimate from the CPU time of the first 30 training steps, not run end to end
-    yet). GPU (`gpu` preset): not measured yet.
+    **Time** on 2 CPU cores: smoke mode (the `tiny` subject, 90 steps) took 12 s on an idle machine.
+    Full mode (the `small` subject, `cpu` preset, 800 steps) has not been timed end to end; `make
+    demo` trains the same preset on the same subject and finishes, renders included, in under 5
+    minutes on an idle machine. GPU (`gpu` preset): not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: the tiny subject and a short schedule (what the tests use)"),
     ("code", """

@@ -25,11 +25,10 @@ CELLS = [
     and measures **samples per ray**, **time per training step** and **test PSNR on mouth-open
     frames** (paper Fig. 13–14).
 
-    **Time** on 2 CPU cores: smoke mode (three 60-step runs, so its numbers are noisy) took 73–166
-    CPU-seconds (in two runs): 236–666 s wall on a machine shared with other jobs, load 10–18. Full
-    mode trains three `small`-subject runs with the `cpu` preset: about 80 CPU-minutes, so 40 to 80
-    minutes (an estimate from the CPU time of the first 30 training steps, not run end to end yet).
-    GPU: not measured yet.
+    **Time** on 2 CPU cores: smoke mode (three 60-step runs, so its numbers are noisy) took 14 s on
+    an idle machine. Full mode trains three `small`-subject runs with the `cpu` preset; it has not
+    been timed end to end, but one such run takes about 4 minutes on an idle machine (as in `make
+    demo`), so expect a quarter of an hour. GPU: not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs (what the tests use)"),
     ("code", """

@@ -19,11 +19,10 @@ CELLS = [
     The expression enters through the blended table $h_0 + \\sum_i w_i h_i$: changing $w$ changes σ,
     so every expression has its own mesh.
 
-    **Time** on 2 CPU cores: smoke mode took 61–69 CPU-seconds (in two runs): 173–233 s wall on a
-    machine shared with other jobs, load 14–19. Full mode (`small` subject, `cpu` preset, 128³
-    cubes): about 30 CPU-minutes, so 15 to 30 minutes on two idle cores (an estimate from the CPU
-    time of the first 30 training steps, not run end to end yet), almost all of it training. The run
-    is shared with notebook 07: whichever runs second reuses it. GPU: not measured yet.
+    **Time** on 2 CPU cores: smoke mode took 13 s on an idle machine. Full mode (`small` subject,
+    `cpu` preset, 128³ cubes) has not been timed end to end; most of it is the training, about 4
+    minutes on an idle machine (as in `make demo`). The run is shared with notebook 07: whichever
+    runs second reuses it. GPU: not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: a tiny subject, a short run and coarse meshes (what the tests use)"),
     ("code", """

@@ -21,11 +21,10 @@ CELLS = [
     4. **reenactment** — another person's coefficients and head motion drive our head;
     5. **novel views** — cameras the video never had.
 
-    **Time** on 2 CPU cores: smoke mode took 54–68 CPU-seconds (in two runs): 89–278 s wall on a
-    machine shared with other jobs, load 10–12. Full mode trains the `small` subject with the `cpu`
-    preset: about 30 CPU-minutes, so 15 to 30 minutes on two idle cores (an estimate from the CPU
-    time of the first 30 training steps, not run end to end yet); nothing if notebook 06 already
-    trained the run. GPU (`gpu` preset): not measured yet.
+    **Time** on 2 CPU cores: smoke mode took 16 s on an idle machine. Full mode trains the `small`
+    subject with the `cpu` preset, about 4 minutes on an idle machine (as in `make demo`; this
+    notebook has not been timed end to end), and nothing if notebook 06 already trained the run. GPU
+    (`gpu` preset): not measured yet.
     """,
     ),
     ("parameters", "SMOKE = False  # True: a tiny subject and a short run (what the tests use)"),

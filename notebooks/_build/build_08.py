@@ -21,10 +21,10 @@ CELLS = [
     with the same trainer, data and steps for both models; only `model` differs.
 
     **Time** on 2 CPU cores: smoke mode (two 60-step runs: the curves only show the mechanics) took
-    103–111 CPU-seconds (in two runs): 226–337 s wall on a machine shared with other jobs, load
-    11–19. Full mode (`small` subject, `cpu` preset, two runs): about 60 CPU-minutes of training
-    (blend 26, concatenate 34), so 30 to 60 minutes (an estimate from the CPU time of the first 30
-    training steps, not run end to end yet). GPU: not measured yet.
+    22 s on an idle machine. Full mode (`small` subject, `cpu` preset, two runs) has not been timed
+    end to end; a concatenate step costs about twice a blend step (0.63 vs 0.32 CPU-s in
+    `docs/results.md`, Fig. 8), so expect about 4 + 8 minutes on an idle machine. GPU: not measured
+    yet.
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs (what the tests use)"),
     ("code", """
