@@ -166,27 +166,17 @@ def encode_blended_compiled(
     return function.apply(x, tables.contiguous(), coefficients, frame, offsets, scales)
 
 
-def _reason(kind: str):
-    return lambda: extension_status(kind, build=False).reason
+# kind -> (dispatch priority, table dtypes the kernels take); cuda outranks cpu where both apply.
+KINDS = {"cpu": (10, CPU_DTYPES), "cuda": (20, CUDA_DTYPES)}
 
-
-register_encoder_backend(
-    "cpu",
-    hash_encode=hash_encode_compiled,
-    encode_blended=encode_blended_compiled,
-    is_available=lambda: load_extension("cpu") is not None,
-    why_unavailable=_reason("cpu"),
-    priority=10,
-    devices=("cpu",),
-    dtypes=CPU_DTYPES,
-)
-register_encoder_backend(
-    "cuda",
-    hash_encode=hash_encode_compiled,
-    encode_blended=encode_blended_compiled,
-    is_available=lambda: load_extension("cuda") is not None,
-    why_unavailable=_reason("cuda"),
-    priority=20,
-    devices=("cuda",),
-    dtypes=CUDA_DTYPES,
-)
+for _kind, (_priority, _dtypes) in KINDS.items():
+    register_encoder_backend(
+        _kind,
+        hash_encode=hash_encode_compiled,
+        encode_blended=encode_blended_compiled,
+        is_available=lambda kind=_kind: load_extension(kind) is not None,
+        why_unavailable=lambda kind=_kind: extension_status(kind, build=False).reason,
+        priority=_priority,
+        devices=(_kind,),
+        dtypes=_dtypes,
+    )
