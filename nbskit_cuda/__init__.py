@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -45,8 +46,13 @@ SOURCES = {
 # reference and move samples across cell boundaries on the fine levels. -fopenmp: at::parallel_for
 # is inlined from the ATen headers and only runs in parallel when compiled with OpenMP.
 # -fno-math-errno: sqrt may then compile to one SIMD instruction (no errno check), which lets the
-# optimiser kernel vectorise; nothing reads errno.
-CXX_FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fopenmp")
+# optimiser kernel vectorise; nothing reads errno. -fno-trapping-math (no value changes; nothing
+# reads floating-point exception flags) lets g++ vectorise the hash-grid corner arithmetic across
+# samples, which it otherwise refuses. -march=native (x86-64 only, where gcc and clang
+# both take it): the build is for this machine (the cache key includes its CPU, see cpu_signature);
+# AVX2/AVX-512 code cut the hash-encoding kernels' time by 15-25% on the 2-core EPYC test machine.
+NATIVE_FLAGS = ("-march=native",) if platform.machine() in ("x86_64", "AMD64") else ()
+CXX_FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", *NATIVE_FLAGS)
 NVCC_FLAGS = ("-O3", "--fmad=false")
 DISABLE_ENV = "NBSKIT_NO_COMPILED"
 CACHE_ENV = "NBSKIT_CACHE"
@@ -54,6 +60,7 @@ BUILD_LOG = "build.log"
 LOCK_FILE = "nbskit-build.lock"
 TORCH_BATON = "lock"  # torch's own build baton; a crashed build leaves it behind and hangs the next
 SOURCE_HASH_CHARS = 12
+BACKEND_PRIORITY = {"cpu": 10, "cuda": 20}  # in the encoding/render registries (torch is 0)
 
 
 @dataclass(frozen=True)
@@ -94,8 +101,19 @@ def source_hash(kind: str) -> str:
     for path in source_files(kind):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(repr((CXX_FLAGS, NVCC_FLAGS, sys.version_info[:2])).encode())
+    digest.update(repr((CXX_FLAGS, NVCC_FLAGS, sys.version_info[:2], cpu_signature())).encode())
     return digest.hexdigest()[:SOURCE_HASH_CHARS]
+
+
+def cpu_signature() -> str:
+    """What -march=native compiles for: the CPU model and instruction-set flags (Linux), else the
+    architecture name. A cache shared between different machines then keeps one build per CPU."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    wanted = [line for line in lines if line.split(":")[0].strip() in ("model name", "flags", "Features")]
+    return "\n".join(sorted(set(wanted))) or platform.machine()
 
 
 def build_directory(kind: str) -> Path:
@@ -155,6 +173,28 @@ def extension_status(kind: str, build: bool = True) -> ExtensionStatus:
         )
     load_extension(kind)
     return _LOADED[kind][1]
+
+
+def extension_for(device: torch.device) -> ModuleType:
+    """The loaded extension for tensors on ``device`` (dispatch has already checked it is available)."""
+    kind = "cuda" if device.type == "cuda" else "cpu"
+    module = load_extension(kind)
+    if module is None:  # only reachable if dispatch skipped the availability check
+        raise RuntimeError(f"nbskit_cuda: the {kind} extension is unavailable")
+    return module
+
+
+def backend_options(kind: str) -> dict:
+    """What every compiled backend of ``kind`` registers besides its functions: the availability
+    probe (builds the extension on first call), the reason shown while it is unavailable (never
+    builds), its priority (cuda outranks cpu where both could run) and its device."""
+    _check_kind(kind)
+    return {
+        "is_available": lambda: load_extension(kind) is not None,
+        "why_unavailable": lambda: extension_status(kind, build=False).reason,
+        "priority": BACKEND_PRIORITY[kind],
+        "devices": (kind,),
+    }
 
 
 def _load_or_explain(kind: str) -> tuple[ModuleType | None, ExtensionStatus]:

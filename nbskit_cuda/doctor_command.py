@@ -51,20 +51,15 @@ def backend_lines(build: bool) -> list[str]:
     from nbskit.render import backends as render
 
     lines = []
-    for title, registry, is_available, reason in (
-        ("encoding", encoding.encoder_backends(), encoding.backend_is_available, encoding.unavailable_reason),
-        ("render", render.render_backends(), render.backend_is_available, None),
+    # Both registry modules answer backend_is_available / unavailable_reason for their backends.
+    for title, module, entries in (
+        ("encoding", encoding, encoding.encoder_backends()),
+        ("render", render, render.render_backends()),
     ):
-        for name, entry in sorted(registry.items(), key=lambda item: -item[1].priority):
+        for name, entry in sorted(entries.items(), key=lambda item: -item[1].priority):
             if build or name == "torch":
-                ok = is_available(name)
-                why = (
-                    ""
-                    if ok
-                    else (
-                        reason(name) if reason else (entry.why_unavailable() if entry.why_unavailable else "")
-                    )
-                )
+                ok = module.backend_is_available(name)
+                why = "" if ok else module.unavailable_reason(name)
             else:
                 ok, why = False, "not probed (--no-build)"
             devices = ",".join(sorted(entry.devices)) if entry.devices else "any"

@@ -20,16 +20,15 @@ import torch
 from nbskit.encoding.backends import register_encoder_backend
 from nbskit.encoding.config import HashGridConfig
 
-from . import extension_status, load_extension
+from . import KINDS, backend_options, extension_for
 
 # Fused is cheaper when N samples x L levels x 8 corners touch few rows compared with the B
 # blended tables: one touch of the fused kernel costs about this many rows of dense blending.
 # CPU: measured forward+backward at the paper grid, K=46, B=2 on 2 EPYC cores, the fused kernel
-# wins below ~200 samples (128: 45 vs 77 ms; 512: 147 vs 74 ms), i.e. 16 rows per touch.
+# wins below ~150 samples (128: 12.0 vs 13.4 ms; 256: 20.5 vs 13.4 ms), i.e. ~24 rows per touch.
 # CUDA: not measured yet (no GPU was lent); a guess to be replaced from bench/gpu_check.sh.
-FUSED_ROWS_PER_TOUCH = {"cpu": 16.0, "cuda": 4.0}
-CPU_DTYPES = (torch.float32, torch.float64)
-CUDA_DTYPES = (torch.float32, torch.float16)
+FUSED_ROWS_PER_TOUCH = {"cpu": 24.0, "cuda": 4.0}
+TABLE_DTYPES = {"cpu": (torch.float32, torch.float64), "cuda": (torch.float32, torch.float16)}
 
 
 @functools.lru_cache(maxsize=32)
@@ -51,13 +50,6 @@ def use_fused_blend(num_samples: int, num_frames: int, config: HashGridConfig, d
     return touches * FUSED_ROWS_PER_TOUCH[device_type] < num_frames * config.total_entries
 
 
-def _extension(device: torch.device):
-    module = load_extension("cuda" if device.type == "cuda" else "cpu")
-    if module is None:  # only reachable if dispatch skipped the availability check
-        raise RuntimeError(f"nbskit_cuda: the {device.type} extension is unavailable")
-    return module
-
-
 def _samples(x: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x.detach().to(torch.float32).contiguous(), frame.to(torch.int64).contiguous()
 
@@ -69,14 +61,14 @@ class _Lookup(torch.autograd.Function):
     def forward(ctx, x, tables, frame, offsets, scales):
         ctx.save_for_backward(x, frame, offsets, scales)
         ctx.table_shape = tables.shape
-        return _extension(x.device).hash_encode_forward(x, tables, frame, offsets, scales)
+        return extension_for(x.device).hash_encode_forward(x, tables, frame, offsets, scales)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, frame, offsets, scales = ctx.saved_tensors
         num_tables, _, features = ctx.table_shape
-        grad = _extension(x.device).hash_encode_backward(
+        grad = extension_for(x.device).hash_encode_backward(
             grad_out.contiguous(), x, frame, offsets, scales, num_tables, features
         )
         return None, grad.to(grad_out.dtype), None, None, None
@@ -88,16 +80,16 @@ class _BlendThenLookup(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, tables, coefficients, frame, offsets, scales):
-        num_tables, total, features = tables.shape
-        blended = (coefficients @ tables.reshape(num_tables, total * features)).reshape(-1, total, features)
+        ext = extension_for(x.device)
+        blended = ext.blend_forward(tables, coefficients)
         ctx.save_for_backward(x, tables, coefficients, frame, offsets, scales)
-        return _extension(x.device).hash_encode_forward(x, blended, frame, offsets, scales)
+        return ext.hash_encode_forward(x, blended, frame, offsets, scales)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, tables, coefficients, frame, offsets, scales = ctx.saved_tensors
-        ext = _extension(x.device)
+        ext = extension_for(x.device)
         num_frames, features = coefficients.shape[0], tables.shape[2]
         grad_blended = ext.hash_encode_backward(
             grad_out.contiguous(), x, frame, offsets, scales, num_frames, features
@@ -116,13 +108,13 @@ class _FusedBlendLookup(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, tables, coefficients, frame, offsets, scales):
         ctx.save_for_backward(x, tables, coefficients, frame, offsets, scales)
-        return _extension(x.device).blended_encode_forward(x, tables, coefficients, frame, offsets, scales)
+        return extension_for(x.device).blended_encode_forward(x, tables, coefficients, frame, offsets, scales)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, tables, coefficients, frame, offsets, scales = ctx.saved_tensors
-        grad_tables, grad_coefficients = _extension(x.device).blended_encode_backward(
+        grad_tables, grad_coefficients = extension_for(x.device).blended_encode_backward(
             grad_out.contiguous(), x, tables, coefficients, frame, offsets, scales, ctx.needs_input_grad[2]
         )
         return (
@@ -166,17 +158,11 @@ def encode_blended_compiled(
     return function.apply(x, tables.contiguous(), coefficients, frame, offsets, scales)
 
 
-# kind -> (dispatch priority, table dtypes the kernels take); cuda outranks cpu where both apply.
-KINDS = {"cpu": (10, CPU_DTYPES), "cuda": (20, CUDA_DTYPES)}
-
-for _kind, (_priority, _dtypes) in KINDS.items():
+for _kind in KINDS:
     register_encoder_backend(
         _kind,
         hash_encode=hash_encode_compiled,
         encode_blended=encode_blended_compiled,
-        is_available=lambda kind=_kind: load_extension(kind) is not None,
-        why_unavailable=lambda kind=_kind: extension_status(kind, build=False).reason,
-        priority=_priority,
-        devices=(_kind,),
-        dtypes=_dtypes,
+        dtypes=TABLE_DTYPES[_kind],
+        **backend_options(_kind),
     )

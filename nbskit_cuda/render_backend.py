@@ -13,14 +13,7 @@ import torch
 from nbskit.render.backends import register_render_backend
 from nbskit.render.marching import BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
 
-from . import extension_status, load_extension
-
-
-def _extension(device: torch.device):
-    module = load_extension("cuda" if device.type == "cuda" else "cpu")
-    if module is None:  # only reachable if dispatch skipped the availability check
-        raise RuntimeError(f"nbskit_cuda: the {device.type} extension is unavailable")
-    return module
+from . import KINDS, backend_options, extension_for
 
 
 @torch.no_grad()
@@ -47,7 +40,7 @@ def march_rays_compiled(
         t_begin[active] = t_active + torch.rand(
             t_active.shape, generator=generator, device=near.device
         ) * step_sizes(t_active, config, aabb, grid.cell_diagonal)
-    ray_index, t_start, t_end = _extension(origins.device).march_rays(
+    ray_index, t_start, t_end = extension_for(origins.device).march_rays(
         origins,
         dirs,
         t_begin,
@@ -80,7 +73,7 @@ class _Composite(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigma, rgb, t_start, t_end, starts):
         ctx.save_for_backward(sigma, rgb, t_start, t_end, starts)
-        colour, opacity, depth, weights = _extension(sigma.device).composite_forward(
+        colour, opacity, depth, weights = extension_for(sigma.device).composite_forward(
             sigma, rgb, t_start, t_end, starts
         )
         return colour, opacity, depth, weights
@@ -91,7 +84,7 @@ class _Composite(torch.autograd.Function):
         sigma, rgb, t_start, t_end, starts = ctx.saved_tensors
         # Gradients of unused outputs arrive as zeros (autograd materialises them).
         grads = [grad.float().contiguous() for grad in (grad_colour, grad_opacity, grad_depth, grad_weights)]
-        grad_sigma, grad_rgb = _extension(sigma.device).composite_backward(
+        grad_sigma, grad_rgb = extension_for(sigma.device).composite_backward(
             *grads, sigma, rgb, t_start, t_end, starts
         )
         return grad_sigma, grad_rgb, None, None, None
@@ -118,14 +111,11 @@ def composite_compiled(
     return {"rgb": colour, "opacity": opacity, "depth": depth, "weights": weights}
 
 
-for _kind, _priority in (("cpu", 10), ("cuda", 20)):
+for _kind in KINDS:
     register_render_backend(
         _kind,
         march_rays=march_rays_compiled,
         composite=composite_compiled,
-        is_available=lambda kind=_kind: load_extension(kind) is not None,
-        why_unavailable=lambda kind=_kind: extension_status(kind, build=False).reason,
-        priority=_priority,
-        devices=(_kind,),
         dtypes=(torch.float32,),  # the kernels compute in float32; float64 stays on torch
+        **backend_options(_kind),
     )

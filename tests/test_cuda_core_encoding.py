@@ -127,6 +127,43 @@ def test_golden_vectors(kind, name, fused, golden_dir):
         assert (picked - torch.from_numpy(golden["grad_pick_value"])).abs().max() <= atol
 
 
+@pytest.mark.parametrize("kind", devices_with_extension())
+def test_blend_forward_matches_reference(kind):
+    ext = require_extension(kind)
+    _, tables, coefficients, _ = random_inputs(PAPER, num_tables=5, num_frames=3, device=kind)
+    expected = reference(lambda t, c: torch.einsum("bk,ktf->btf", c, t), tables, coefficients, device=kind)
+    assert_close(ext.blend_forward(tables, coefficients).cpu(), expected, what="blend forward")
+
+
+def test_cpu_recycled_large_buffers_never_leak_old_contents():
+    """Outputs and gradients of a training-sized call come from recycled buffers (nbskit_cuda keeps
+    a few freed large mappings): poisoning and freeing them must not change the next results."""
+    ext = require_extension("cpu")
+    config = PAPER
+    samples = 20_000  # [N, L*F] float32 output of 5 MB: above the recycling threshold
+    x = torch.rand(samples, 3)
+    frame = torch.randint(0, 2, (samples,))
+    tables = torch.rand(3, config.total_entries, config.features) * 2 - 1
+    coefficients = torch.rand(2, 3)
+    grad_out = torch.randn(samples, config.output_dim)
+    offsets, scales = level_arguments(config, torch.device("cpu"))
+
+    def results():
+        blended = ext.blend_forward(tables, coefficients)
+        out = ext.hash_encode_forward(x, blended, frame, offsets, scales)
+        grad_blended = ext.hash_encode_backward(grad_out, x, frame, offsets, scales, 2, config.features)
+        grad_tables = ext.blend_backward(grad_blended, coefficients)
+        return [blended, out, grad_blended, grad_tables]
+
+    first = results()
+    expected = [tensor.clone() for tensor in first]
+    for tensor in first:
+        tensor.fill_(float("nan"))
+    del first, tensor  # the poisoned buffers go back to the recycler
+    for name, got, want in zip(("blended", "output", "grad blended", "grad tables"), results(), expected):
+        assert torch.equal(got, want), f"{name}: a recycled buffer changed the result"
+
+
 def test_cpu_gradcheck_float64():
     require_extension("cpu")
     config = HashGridConfig(levels=2, features=2, log2_table_size=3, base_resolution=2, finest_resolution=4)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nbskit._backend_registry import BackendRegistry
 from nbskit.encoding import HashGridConfig, backends, encode_blended, hash_encode
 
 CONFIG = HashGridConfig(levels=2, features=2, log2_table_size=6, base_resolution=2, finest_resolution=8)
@@ -15,12 +16,13 @@ CONFIG = HashGridConfig(levels=2, features=2, log2_table_size=6, base_resolution
 
 @pytest.fixture
 def registry(monkeypatch):
-    """A private registry holding only the torch reference (whatever compiled backends exist here)."""
+    """The module's registry, for this test holding only the torch reference (whatever compiled
+    backends exist here) with nothing probed or warned yet."""
     reference = backends.encoder_backends()[backends.REFERENCE_BACKEND]
-    monkeypatch.setattr(backends, "_REGISTRY", {reference.name: reference})
-    for name in ("_AVAILABILITY", "_PROBE_ERRORS"):
-        monkeypatch.setattr(backends, name, {})
-    monkeypatch.setattr(backends, "_WARNED", set())
+    private = BackendRegistry(backends.EncoderBackend, "encoder", backends.EncoderBackendError)
+    private.register(reference.name, hash_encode=reference.hash_encode, encode_blended=reference.encode_blended)
+    for attribute, value in vars(private).items():
+        monkeypatch.setattr(backends._REGISTRY, attribute, value)
     return backends
 
 

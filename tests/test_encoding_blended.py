@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nbskit.encoding import BlendedHashGrid, HashGridConfig, blend_tables, encode_blended, hash_encode
+from nbskit.encoding.blended import encode_blended_torch, sparse_terms
 
 CONFIG = HashGridConfig(levels=4, features=2, log2_table_size=10, base_resolution=4, finest_resolution=64)
 
@@ -37,6 +38,48 @@ def test_gradients_reach_tables_and_coefficients():
     encode_blended(x, tables, coefficients, frame, CONFIG).square().sum().backward()
     assert tables.grad.abs().sum() > 0
     assert coefficients.grad.abs().sum() > 0
+
+
+def probe_rows(num_tables, generator):
+    """The occupancy grid's probes: the neutral row and one row per basis at a positive value."""
+    rows = torch.zeros(num_tables, num_tables)
+    rows[:, 0] = 1.0
+    rows[1:, 1:] = torch.diag(torch.rand(num_tables - 1, generator=generator) + 0.1)
+    return rows
+
+
+@pytest.mark.parametrize("backend", ["torch", None])
+def test_rows_with_few_terms_use_lookups_and_match_the_blend(backend):
+    """Many rows with one or two non-zero coefficients: encode_blended combines raw-table lookups
+    instead of blending every row; values and table gradients must equal the blend-then-lookup ones."""
+    generator = torch.Generator().manual_seed(1)
+    num_tables = 40
+    tables = torch.rand(num_tables, CONFIG.total_entries, CONFIG.features, generator=generator) * 2 - 1
+    coefficients = probe_rows(num_tables, generator)
+    x = torch.rand(64, 3, generator=generator)
+    frame = torch.randint(0, num_tables, (64,), generator=generator)
+    terms = sparse_terms(coefficients, x.shape[0], CONFIG)
+    assert terms is not None and terms.shape == (num_tables, 2)
+    assert (terms[:, 0] == 0).all() and (terms[1:, 1] == torch.arange(1, num_tables)).all()
+
+    def run(fn):
+        t = tables.clone().requires_grad_()
+        out = fn(t)
+        out.square().sum().backward()
+        return out.detach(), t.grad
+
+    got = run(lambda t: encode_blended(x, t, coefficients, frame, CONFIG, backend=backend))
+    expected = run(lambda t: encode_blended_torch(x, t, coefficients, frame, CONFIG))
+    for name, a, b in zip(("output", "grad tables"), got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=name)
+    # A zero coefficient has a gradient too: coefficients that need one are blended.
+    assert sparse_terms(coefficients.clone().requires_grad_(), x.shape[0], CONFIG) is None
+
+
+def test_dense_rows_and_single_rows_are_blended():
+    x, _, coefficients, _ = random_inputs(num_samples=4096)
+    assert sparse_terms(coefficients, x.shape[0], CONFIG) is None  # every row has all K+1 terms
+    assert sparse_terms(coefficients[:1], x.shape[0], CONFIG) is None  # one row: one blend is cheapest
 
 
 def test_blend_tables_is_a_matrix_product():

@@ -61,6 +61,29 @@ def test_exact_landmarks_mesh_error_within_1mm(truth, exact_fit):
     assert mesh_error_mm(truth, exact_fit) <= 1.0
 
 
+def test_shape_error_is_at_most_the_mesh_error(truth, exact_fit):
+    from dataclasses import replace
+
+    from nbskit.tracking.evaluation import mesh_error_mm, similarity_aligned_mesh_error_mm
+
+    assert similarity_aligned_mesh_error_mm(truth, exact_fit) <= mesh_error_mm(truth, exact_fit)
+    other_face = replace(exact_fit, identity=exact_fit.identity + np.eye(len(exact_fit.identity), dtype=np.float32)[3])
+    assert similarity_aligned_mesh_error_mm(truth, other_face) > similarity_aligned_mesh_error_mm(truth, exact_fit)
+
+
+def test_identity_prior_is_weak_for_exact_landmarks(truth):
+    """The refit measures the landmark misfit: ~0 for exact landmarks, so the identity prior stays weak."""
+    from nbskit.tracking.correspondence import correspondence_for
+    from nbskit.tracking.fit import LandmarkFit
+
+    correspondence = correspondence_for(truth.model)
+    points = truth.exact_landmarks(correspondence)
+    fit = LandmarkFit(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size, FitConfig(),
+                      float(truth.camera_matrix[0, 0]))
+    fit.run(False, False)
+    assert fit.measured_landmark_bias() < 0.2
+
+
 def test_fit_is_fast(truth):
     """A guard against slow regressions (the Adam fit managed < 1 frame/s). The target itself,
     20 frames/s on two cores, is measured by bench/tracking.py: CPU time is inflated on a busy

@@ -8,7 +8,7 @@ import torch
 
 from nbskit.tracking.fit import FitResult, axis_angle_to_matrix, second_difference, symmetric_pairs
 from nbskit.tracking.masks import above_cut, mesh_silhouette
-from nbskit.tracking.video import SquareCrop, VideoError, read_video
+from nbskit.tracking.video import SquareCrop, VideoError, head_crop, read_video
 
 
 def write_video(path, frames: np.ndarray) -> None:
@@ -49,6 +49,43 @@ def test_square_crop_maps_points_like_pixels():
     bright = np.argwhere(out[..., 0] > 60).mean(axis=0)  # (row, col) of the bright blob
     expected = crop.transform_points(np.array([35.5, 25.5]))  # (x, y)
     assert np.allclose(bright[::-1] + 0.5, expected, atol=0.6)
+
+
+def test_head_crop_stays_inside_the_frame():
+    # a head whose margin-enlarged window would reach above a landscape frame (as in the Pexels clip)
+    boxes = np.array([[[300.0, 20.0], [420.0, 180.0]], [[320.0, 40.0], [440.0, 200.0]]])
+    crop = head_crop(boxes, np.ones(2, bool), size=64, frame_size=(640, 360))
+    assert crop.side <= 360 and crop.x0 >= 0 and crop.y0 >= 0
+    assert crop.x0 + crop.side <= 640 and crop.y0 + crop.side <= 360
+    points = crop.transform_points(boxes.reshape(-1, 2))
+    assert (points >= 0).all() and (points <= 64).all()  # the faces are still inside the crop
+
+
+def test_test_frame_indices():
+    from nbskit.tracking.track_command import test_frame_indices
+
+    assert test_frame_indices(20, 3, "last").tolist() == [17, 18, 19]
+    spread = test_frame_indices(100, 4, "spread")
+    assert len(set(spread.tolist())) == 4 and spread.min() > 0 and spread.max() < 99
+    assert np.allclose(np.diff(spread), 25)
+    with pytest.raises(ValueError, match="last"):
+        test_frame_indices(20, 3, "random")
+
+
+def test_similarity_align_undoes_size_turn_and_shift_only():
+    from scipy.spatial.transform import Rotation
+
+    from nbskit.tracking.evaluation import similarity_align
+
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(50, 3))
+    moved = 1.3 * target @ Rotation.from_rotvec([0.3, -0.5, 0.2]).as_matrix().T + np.array([0.1, 2.0, -1.0])
+    assert np.allclose(similarity_align(moved, target), target, atol=1e-9)
+    bent = moved.copy()
+    bent[:, 0] += 0.5 * bent[:, 1] ** 2  # not a similarity: something must be left over
+    assert np.abs(similarity_align(bent, target) - target).max() > 0.1
+    mirrored = target * np.array([-1.0, 1.0, 1.0])  # a mirror image is a different shape
+    assert np.abs(similarity_align(mirrored, target) - target).max() > 0.1
 
 
 def test_axis_angle_matches_opencv_rodrigues():

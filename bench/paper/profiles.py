@@ -4,7 +4,12 @@
 - ``quick``: all claims together within 20 minutes on two idle CPU cores (about 1300 CPU seconds
   when it was sized); the ``small`` subject, and ``tiny`` for the density-grid ablation, which
   only needs a trend.
-- ``gpu``: one ten-minute call on an H100/H200; the ``paper`` subject (``small`` for the ablation).
+- ``gpu``: the ``paper`` subject (``small`` for the ablation) on an H100/H200, sized for a second
+  device call of about four minutes after ``bench/gpu_check.sh``'s first one, which leaves no
+  time for it. Not yet measured on a GPU: the sizes assume ~50 training steps/s at 512² (the
+  ``gpu`` preset's own assumption; gpu_check.sh's time_to_psnr step reports the real rate), so
+  about 100 s for Fig. 8's two runs, 60 s for the ablation's three and 60 s of evaluations,
+  synthesis of ``small`` and meshes. Re-size ``GPU_STEPS`` once the rate is known.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ def schedule(total: int, stage2: int, stage3: int) -> dict:
 # stay above the perceptual network's smallest input (18 pixels).
 TOY_SIZE = {"max_image_size": 32, "rays_per_frame": 64, "patch_size": 20, "march_max_steps": 64}
 
+GPU_STEPS = 2000  # the gpu profile's main runs (stage 2 from a quarter, stage 3 from four fifths)
+
 PROFILES: dict[str, Profile] = {
     "toy": Profile(
         name="toy", subject="tiny", preset="cpu-smoke", schedule={**schedule(4, 1, 3), **TOY_SIZE},
@@ -75,9 +82,10 @@ PROFILES: dict[str, Profile] = {
         surface_samples=200_000, crop_frames=4,
     ),
     "gpu": Profile(
-        name="gpu", subject="paper", preset="gpu", schedule=schedule(4000, 1000, 3300),
-        trend_subject="small", trend_preset="gpu", trend_schedule=schedule(2000, 500, 2000),
-        curve_points=8, curve_frames=8, eval_frames=None, gallery_bases=10, mesh_resolution=256,
-        surface_samples=500_000, crop_frames=6,
+        name="gpu", subject="paper", preset="gpu", schedule=schedule(GPU_STEPS, GPU_STEPS // 4, GPU_STEPS * 4 // 5),
+        trend_subject="small", trend_preset="gpu", trend_schedule=schedule(GPU_STEPS // 2, GPU_STEPS // 8, GPU_STEPS // 2),
+        # 40 of the 200 test frames: SSIM runs in float64 on the CPU (~1 CPU s per 512² frame measured here).
+        curve_points=5, curve_frames=4, eval_frames=40, gallery_bases=8, mesh_resolution=192,
+        surface_samples=200_000, crop_frames=6,
     ),
 }

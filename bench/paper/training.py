@@ -14,7 +14,6 @@ from the start of stage 3, from which Fig. 12 branches a run without the percept
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,10 +125,11 @@ def train_with_curve(subject_dir: Path, config: TrainConfig, work: Path, curve_p
     # The snapshot step is measured too, so a branch's curve continues with the right times.
     evaluations = set(evaluation_steps(config, curve_points)) | {snapshot}
     for until in sorted(s for s in evaluations if s > trainer.step):
-        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        wall_before, cpu_before = trainer.training_seconds()  # steps only: no evaluation or checkpoint writes
         trainer.fit(until=until)
-        wall += time.perf_counter() - wall_start
-        cpu += time.process_time() - cpu_start
+        wall_after, cpu_after = trainer.training_seconds()
+        wall += wall_after - wall_before
+        cpu += cpu_after - cpu_before
         if until == snapshot:
             shutil.copyfile(run_dir / CHECKPOINT_FILE, snapshot_path(run_dir, snapshot))
         curve.append({"step": trainer.step, "cpu_s": cpu, "wall_s": wall,

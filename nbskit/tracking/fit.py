@@ -11,6 +11,9 @@ one small dense block per frame plus the shared unknowns, eliminated with a Schu
 (batched Cholesky solves over frames). The temporal priors couple neighbouring frames; their
 Hessian is replaced by a diagonal that bounds it (row sums), so a step never overshoots them.
 
+Stages: rigid (pose, focal), face (everything but gaze, weak identity prior), refit (the same with
+the identity prior set from the landmark misfit the face stage left, see FitConfig), gaze.
+
 Camera convention inside this module: OpenCV (x right, y down, looking along +z); a head-frame
 point X maps to camera space as R X + t. `FitResult.camera_to_world_opengl` folds the head pose
 into cameras for the subject format (world = head frame, OpenGL axes).
@@ -19,7 +22,8 @@ Priors and what they fix:
     sparsity (L1 on w >= 0)        many shapes explain the same few landmarks; prefer few active ones
     temporal smoothness            landmark jitter otherwise becomes expression/pose jitter
     left/right coupling            one-sided landmark noise otherwise becomes asymmetric expressions
-    identity (Gaussian)            identity and expression are not separable from one frame
+    identity (Gaussian)            identity and expression are not separable from one frame, and
+                                   the landmarks' own bias would otherwise be fitted as face shape
     gaze from irises only          eye-look shapes see only the iris centres, so they cannot absorb
                                    eyelid or pose errors (and the iris cannot pull the pose)
 """
@@ -53,7 +57,7 @@ class FitConfig:
     """Weights and schedule of the fit. Loss terms are per frame; landmark residuals in pixels."""
 
     rigid_iterations: int = 8  # LM iterations on pose (and focal) only
-    iterations: int = 25  # LM iterations on everything but gaze
+    iterations: int = 15  # LM iterations on everything but gaze (weak identity prior)
     gaze_iterations: int = 4  # LM iterations on the eye-look shapes against the irises
     tolerance: float = 1e-7  # stop a stage when an accepted step lowers the loss by less (relative)
     focal: float | None = None  # known focal length in pixels; None: search, then refine
@@ -66,10 +70,21 @@ class FitConfig:
     smoothness: float = 0.1  # on expression differences between neighbouring frames
     pose_smoothness: float = 50.0  # on rotation (rad) and translation accelerations
     symmetry: float = 0.1
-    # identity prior: coefficients ~ N(0,1) against landmarks this noisy; MediaPipe sits ~1.5 px
-    # from the model's points on renders, most of it a bias per landmark that does not average out
-    landmark_noise_px: float = 3.0
+    # identity prior: coefficients ~ N(0,1) against a landmark bias of landmark_bias_px. MediaPipe
+    # sits ~1.3 px RMS from the model's points on renders of the ICT head (face ~120 px wide), and
+    # most of that is an offset per landmark that depends on the person and stays for the whole
+    # clip: it does not average out over frames, so the prior is weighed against one frame's worth
+    # of landmarks (a weight that shrank with clip length let long clips fit the bias as face shape).
+    # None: measure it, as the RMS landmark residual left by a first face stage run with
+    # initial_landmark_bias_px (exact landmarks leave ~0 and keep a weak prior; MediaPipe's ~1.2 px)
+    landmark_bias_px: float | None = None
+    initial_landmark_bias_px: float = 0.5
+    refit_iterations: int = 6  # LM iterations of the face stage after the bias was measured
     iris: float = 1.0
+
+    def starting_landmark_bias(self) -> float:
+        """The landmark bias (pixels) the identity prior starts from: the given one, else the initial guess."""
+        return self.initial_landmark_bias_px if self.landmark_bias_px is None else self.landmark_bias_px
 
 
 @dataclass
@@ -248,8 +263,9 @@ def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, fo
     size = max(image_size)
     with_face = np.flatnonzero(found)
     subset = with_face[np.linspace(0, len(with_face) - 1, min(config.focal_search_frames, len(with_face))).astype(int)]
+    # a fixed identity prior, so that the candidates' losses compare like with like
     search = replace(config, rigid_iterations=config.search_iterations, iterations=config.search_iterations,
-                     gaze_iterations=0)
+                     gaze_iterations=0, landmark_bias_px=config.starting_landmark_bias())
     losses = []
     for fraction in tqdm(config.focal_candidates, desc="fit: focal search", disable=not progress, leave=False):
         trial = LandmarkFit(model, correspondence, points[subset], found[subset], image_size, search, fraction * size)
@@ -281,8 +297,7 @@ class LandmarkFit:
         self.gaze = torch.tensor([name.startswith(GAZE_PREFIX) for name in model.expression_names])
         self.pairs = torch.tensor(symmetric_pairs(list(model.expression_names)), dtype=torch.long).reshape(-1, 2)
         self.num_identities = self.face.identity.shape[0]
-        # a Gaussian prior in the units of the data term (mean squared pixel residual per landmark)
-        self.identity_weight = config.landmark_noise_px**2 / (2 * found.sum() * len(correspondence.landmarks))
+        self.set_landmark_bias(config.starting_landmark_bias())
         self.state = {
             "rotation": axis_angle_to_matrix(torch.as_tensor(rotation0, dtype=DTYPE)),
             "translation": torch.as_tensor(translation0, dtype=DTYPE),
@@ -291,6 +306,18 @@ class LandmarkFit:
             "expression": torch.zeros(self.num_frames, self.num_expressions, dtype=DTYPE),
         }
         self.history: list[float] = []
+
+    def set_landmark_bias(self, bias_px: float) -> None:
+        """Identity prior for a landmark bias of bias_px shared by all frames: a Gaussian in the
+        units of the data term (mean over frames of half the squared pixel residual per landmark)."""
+        self.identity_weight = bias_px**2 / (2 * self.face_targets.shape[1])
+
+    def measured_landmark_bias(self) -> float:
+        """RMS landmark residual (pixels) of the current state over frames with a face."""
+        with torch.no_grad():
+            _, residual, *_ = self.data_term(self.state, self.face, self.face_targets, 1.0, jacobian=True)
+        squared = (residual**2).sum(-1).mean(-1)  # [N]
+        return float(torch.sqrt((squared * self.found).sum() / self.found.sum()))
 
     # ----------------------------------------------------------------------------------- loss
     def data_term(self, state: dict, basis: LandmarkBasis, targets: torch.Tensor, weight: float,
@@ -390,7 +417,8 @@ class LandmarkFit:
 
     # ----------------------------------------------------------------------------------- solver
     def run(self, fit_focal: bool, progress: bool) -> FitResult:
-        """Rigid stage, full stage (everything but gaze), gaze stage; returns the fit."""
+        """Rigid stage, face stage (everything but gaze), the face stage again with the identity
+        prior set from the measured landmark bias (unless FitConfig gives it), gaze stage."""
         size = 6 + self.num_expressions
         pose = torch.zeros(size, dtype=torch.bool)
         pose[:6] = True
@@ -402,11 +430,14 @@ class LandmarkFit:
         shared_all[1:] = True
         gaze_only = torch.zeros(size, dtype=torch.bool)
         gaze_only[6:] = self.gaze
-        stages = [("fit: rigid", pose, shared_focal, False, self.config.rigid_iterations),
-                  ("fit: face", everything, shared_all, False, self.config.iterations),
-                  ("fit: gaze", gaze_only, torch.zeros_like(shared_all), True, self.config.gaze_iterations)]
-        for label, frame_free, shared_free, gaze_stage, iterations in stages:
-            self.levenberg_marquardt(frame_free, shared_free, gaze_stage, iterations, label, progress)
+        config = self.config
+        self.levenberg_marquardt(pose, shared_focal, False, config.rigid_iterations, "fit: rigid", progress)
+        self.levenberg_marquardt(everything, shared_all, False, config.iterations, "fit: face", progress)
+        if config.landmark_bias_px is None and config.refit_iterations:
+            self.set_landmark_bias(self.measured_landmark_bias())
+            self.levenberg_marquardt(everything, shared_all, False, config.refit_iterations, "fit: refit", progress)
+        self.levenberg_marquardt(gaze_only, torch.zeros_like(shared_all), True, config.gaze_iterations, "fit: gaze",
+                                 progress)
         return self.result()
 
     def levenberg_marquardt(self, frame_free: torch.Tensor, shared_free: torch.Tensor, gaze_stage: bool,

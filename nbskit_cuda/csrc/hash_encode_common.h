@@ -49,6 +49,20 @@ inline void check_tables(const at::Tensor& tables, const at::Tensor& offsets, co
   TORCH_CHECK(tables.size(1) == total, "hash encode: ", name, " has ", tables.size(1), " rows but offsets say ", total);
 }
 
+// coefficients [B, K+1] of the tables' dtype, for tables [K+1, T, F].
+inline void check_coefficients(const at::Tensor& coefficients, const at::Tensor& tables) {
+  TORCH_CHECK(coefficients.dim() == 2 && coefficients.size(1) == tables.size(0) &&
+                  coefficients.scalar_type() == tables.scalar_type(),
+              "blended encode: coefficients must be [B, K+1] = [B, ", tables.size(0), "] of the tables' dtype (",
+              tables.scalar_type(), "), got ", coefficients.scalar_type(), " ", coefficients.sizes());
+}
+
+// The gradient of an encoding of N samples: [N, width] with width = L*F.
+inline void check_output_grad(const at::Tensor& grad_out, int64_t N, int64_t width) {
+  TORCH_CHECK(grad_out.dim() == 2 && grad_out.size(0) == N && grad_out.size(1) == width,
+              "hash encode backward: grad_out must be [N, L*F] = [", N, ", ", width, "], got ", grad_out.sizes());
+}
+
 // The caller's buffer (every element is overwritten) or a fresh [N, width] tensor.
 inline at::Tensor output_buffer(const c10::optional<at::Tensor>& out, int64_t N, int64_t width,
                                 const at::TensorOptions& options) {

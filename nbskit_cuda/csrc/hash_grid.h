@@ -55,7 +55,8 @@ inline LevelGeometry make_level_geometry(float scale, int32_t offset, int32_t ne
 
 // A sample outside [0,1]^3 (or NaN) encodes to zeros and receives no gradient.
 NBSKIT_HOST_DEVICE bool inside_unit_cube(float x0, float x1, float x2) {
-  return x0 >= 0.f && x0 <= 1.f && x1 >= 0.f && x1 <= 1.f && x2 >= 0.f && x2 <= 1.f;
+  // & rather than &&: no branches, so loops over samples that call this can be vectorised.
+  return (x0 >= 0.f) & (x0 <= 1.f) & (x1 >= 0.f) & (x1 <= 1.f) & (x2 >= 0.f) & (x2 <= 1.f);
 }
 
 // Absolute rows and trilinear weights of the 8 corners around x.

@@ -1,6 +1,8 @@
 #include "large_buffer_cpu.h"
 
+#include <iterator>
 #include <mutex>
+#include <vector>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -9,39 +11,47 @@
 namespace nbskit {
 namespace {
 
-constexpr int64_t kHugePageMinBytes = int64_t(32) << 20;  // below this the page faults are cheap
+constexpr int64_t kLargeMinBytes = int64_t(4) << 20;  // below this the page faults are cheap
+constexpr int kKeptMappings = 4;  // e.g. a step's encoding output, blended-table gradient and table gradient
 
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-// The most recently freed large mapping, kept for the next request of the same size.
-struct RecycledMapping {
+// The most recently freed large mappings (newest last), kept for later requests of the same size.
+struct Mapping {
+  void* data;
+  size_t bytes;
+};
+struct RecycledMappings {
   std::mutex mutex;
-  void* data = nullptr;
-  size_t bytes = 0;
+  std::vector<Mapping> kept;
 };
 
-RecycledMapping& recycled() {
-  static RecycledMapping slot;
-  return slot;
+RecycledMappings& recycled() {
+  static RecycledMappings slots;
+  return slots;
 }
 
 void release_mapping(void* data, size_t bytes) {
-  auto& slot = recycled();
-  std::lock_guard<std::mutex> lock(slot.mutex);
-  if (slot.data != nullptr) munmap(slot.data, slot.bytes);
-  slot.data = data;
-  slot.bytes = bytes;
+  auto& slots = recycled();
+  std::lock_guard<std::mutex> lock(slots.mutex);
+  if (static_cast<int>(slots.kept.size()) == kKeptMappings) {  // drop the oldest
+    munmap(slots.kept.front().data, slots.kept.front().bytes);
+    slots.kept.erase(slots.kept.begin());
+  }
+  slots.kept.push_back({data, bytes});
 }
 
 // {mapping, recycled?}: a kept mapping of exactly `bytes` (old contents), else a fresh zero-filled
 // one (nullptr if mmap fails).
 std::pair<void*, bool> acquire_mapping(size_t bytes) {
-  auto& slot = recycled();
+  auto& slots = recycled();
   {
-    std::lock_guard<std::mutex> lock(slot.mutex);
-    if (slot.data != nullptr && slot.bytes == bytes) {
-      void* data = slot.data;
-      slot.data = nullptr;
-      return {data, true};
+    std::lock_guard<std::mutex> lock(slots.mutex);
+    for (auto it = slots.kept.rbegin(); it != slots.kept.rend(); ++it) {
+      if (it->bytes == bytes) {
+        void* data = it->data;
+        slots.kept.erase(std::next(it).base());
+        return {data, true};
+      }
     }
   }
   void* data = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -58,7 +68,7 @@ at::Tensor map_large(at::IntArrayRef sizes, at::ScalarType dtype, bool* zeroed) 
   int64_t numel = 1;
   for (const int64_t s : sizes) numel *= s;
   const size_t bytes = static_cast<size_t>(numel) * at::elementSize(dtype);
-  if (static_cast<int64_t>(bytes) >= kHugePageMinBytes) {
+  if (static_cast<int64_t>(bytes) >= kLargeMinBytes) {
     const auto [data, reused] = acquire_mapping(bytes);
     if (data != nullptr) {
       *zeroed = !reused;

@@ -1,10 +1,11 @@
-// CPU buffers for the gradients of the raw tables ([K+1,T,F]: 185 MB at the paper configuration
-// with K = 46), allocated and freed once per training step. A fresh buffer of that size costs ~45k
-// page faults (and the kernel zero-fills every page), more than the kernels themselves: large
-// buffers are mapped with transparent huge pages where the OS allows (512x fewer faults), and the
-// most recently freed one is kept and handed out again for a request of the same size, so a
-// training loop (allocate in backward, free in zero_grad) faults only on its first step. The price
-// is one idle buffer of that size held between steps.
+// CPU buffers allocated and freed once per training step: the gradients of the raw tables
+// ([K+1,T,F]: 185 MB at the paper configuration with K = 46), the blended tables and their gradient
+// ([B,T,F]) and the encoding output ([N, L*F]: 32 MB for 2^17 samples). A fresh buffer of that size
+// costs thousands of page faults (and the kernel zero-fills every page), as much as the kernels
+// themselves: large buffers are mapped with transparent huge pages where the OS allows (512x fewer
+// faults), and the few most recently freed ones are kept and handed out again for a request of the
+// same size, so a training loop faults only on its first step. The price is a few idle buffers
+// held between steps.
 #pragma once
 
 #include <ATen/ATen.h>

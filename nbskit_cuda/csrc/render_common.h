@@ -35,9 +35,20 @@ inline MarchParams make_march_params(const at::Tensor& aabb_min, const at::Tenso
   return p;
 }
 
-inline void check_rays(const at::Tensor& origins, const at::Tensor& dirs, const at::Tensor& t_begin,
-                       const at::Tensor& far, const at::Tensor& active, const at::Tensor& bitfield,
-                       int64_t resolution) {
+// The marching inputs, checked and made contiguous (kept alive here while kernels read view()).
+struct RayInputs {
+  at::Tensor origins, dirs, t_begin, far, active, bitfield;
+
+  int64_t num_rays() const { return origins.size(0); }
+  RayBatch view() const {
+    return {origins.data_ptr<float>(), dirs.data_ptr<float>(), t_begin.data_ptr<float>(),
+            far.data_ptr<float>(),     active.data_ptr<bool>(), bitfield.data_ptr<uint8_t>()};
+  }
+};
+
+inline RayInputs ray_inputs(const at::Tensor& origins, const at::Tensor& dirs, const at::Tensor& t_begin,
+                            const at::Tensor& far, const at::Tensor& active, const at::Tensor& bitfield,
+                            int64_t resolution) {
   const int64_t R = origins.size(0);
   check_float_tensor(origins, {R, kDims}, "origins");
   check_float_tensor(dirs, {R, kDims}, "dirs");
@@ -47,9 +58,23 @@ inline void check_rays(const at::Tensor& origins, const at::Tensor& dirs, const 
               R, "]");
   TORCH_CHECK(bitfield.scalar_type() == at::kByte && bitfield.numel() * 8 >= resolution * resolution * resolution,
               "march: bitfield must be uint8 with resolution^3 / 8 bytes");
+  return {origins.contiguous(), dirs.contiguous(), t_begin.contiguous(),
+          far.contiguous(),     active.contiguous(), bitfield.contiguous()};
 }
 
-inline void check_samples_for_composite(const at::Tensor& sigma, const at::Tensor& rgb, const at::Tensor& t_start,
+// Packed samples to composite, checked and made contiguous.
+struct CompositeInputs {
+  at::Tensor sigma, rgb, t_start, t_end, ray_start;
+
+  int64_t num_rays() const { return ray_start.numel() - 1; }
+  int64_t num_samples() const { return sigma.numel(); }
+  CompositeSamples view() const {
+    return {sigma.data_ptr<float>(), rgb.data_ptr<float>(), t_start.data_ptr<float>(), t_end.data_ptr<float>(),
+            ray_start.data_ptr<int64_t>()};
+  }
+};
+
+inline CompositeInputs composite_inputs(const at::Tensor& sigma, const at::Tensor& rgb, const at::Tensor& t_start,
                                         const at::Tensor& t_end, const at::Tensor& ray_start) {
   const int64_t S = sigma.size(0);
   check_float_tensor(sigma, {S}, "sigma");
@@ -58,6 +83,27 @@ inline void check_samples_for_composite(const at::Tensor& sigma, const at::Tenso
   check_float_tensor(t_end, {S}, "t_end");
   TORCH_CHECK(ray_start.dim() == 1 && ray_start.numel() >= 1 && ray_start.scalar_type() == at::kLong,
               "composite: ray_start must be int64 [R+1]");
+  return {sigma.contiguous(), rgb.contiguous(), t_start.contiguous(), t_end.contiguous(), ray_start.contiguous()};
+}
+
+// Gradients of the compositing outputs for `samples`, checked and made contiguous.
+struct CompositeGradInputs {
+  at::Tensor colour, opacity, depth, weights;
+
+  CompositeOutputGrads view() const {
+    return {colour.data_ptr<float>(), opacity.data_ptr<float>(), depth.data_ptr<float>(), weights.data_ptr<float>()};
+  }
+};
+
+inline CompositeGradInputs composite_grad_inputs(const at::Tensor& colour, const at::Tensor& opacity,
+                                                 const at::Tensor& depth, const at::Tensor& weights,
+                                                 const CompositeInputs& samples) {
+  const int64_t R = samples.num_rays(), S = samples.num_samples();
+  check_float_tensor(colour, {R, kChannels}, "grad_colour");
+  check_float_tensor(opacity, {R}, "grad_opacity");
+  check_float_tensor(depth, {R}, "grad_depth");
+  check_float_tensor(weights, {S}, "grad_weights");
+  return {colour.contiguous(), opacity.contiguous(), depth.contiguous(), weights.contiguous()};
 }
 
 }  // namespace nbskit

@@ -67,6 +67,44 @@ NBSKIT_HOST_DEVICE int64_t march_ray(const float* origin, const float* dir, floa
   return emitted;
 }
 
+// Raw pointers to a batch of R rays to march (contiguous device or host memory).
+struct RayBatch {
+  const float* origins;  // [R,3]
+  const float* dirs;     // [R,3]
+  const float* t_begin;  // [R] jittered near
+  const float* far;      // [R]
+  const bool* active;    // [R] near < far
+  const uint8_t* bitfield;
+};
+
+// Where marched samples go: slots [first[r], first[r+1]) hold the samples of ray r.
+struct PackedSampleSlots {
+  int64_t* ray_index;  // [S]
+  float* t_start;      // [S]
+  float* t_end;        // [S]
+};
+
+// How many samples ray r emits (pass 1 of marching: sizes the packed output).
+NBSKIT_HOST_DEVICE int64_t count_ray_samples(const RayBatch& rays, int64_t r, const MarchParams& p) {
+  if (!rays.active[r]) return 0;
+  return march_ray(rays.origins + r * kDims, rays.dirs + r * kDims, rays.t_begin[r], rays.far[r], rays.bitfield, p,
+                   [](float, float) {});
+}
+
+// Marches ray r again and writes its samples from slot `first` on (pass 2 of marching).
+NBSKIT_HOST_DEVICE void write_ray_samples(const RayBatch& rays, int64_t r, const MarchParams& p, int64_t first,
+                                          const PackedSampleSlots& out) {
+  if (!rays.active[r]) return;
+  int64_t s = first;
+  march_ray(rays.origins + r * kDims, rays.dirs + r * kDims, rays.t_begin[r], rays.far[r], rays.bitfield, p,
+            [&](float start, float end) {
+              out.ray_index[s] = r;
+              out.t_start[s] = start;
+              out.t_end[s] = end;
+              ++s;
+            });
+}
+
 // Front-to-back compositing of the samples [begin, end) of one ray (see composite.py).
 struct SampleTerms {
   float transmittance;  // T_i, light reaching the sample
@@ -93,6 +131,69 @@ NBSKIT_HOST_DEVICE void composite_ray(const float* sigma, const float* t_start, 
     visit(i, terms);
     optical_depth += static_cast<double>(tau);
   }
+}
+
+// Raw pointers to packed samples: those of ray r are [ray_start[r], ray_start[r+1]).
+struct CompositeSamples {
+  const float* sigma;        // [S]
+  const float* rgb;          // [S,3]
+  const float* t_start;      // [S]
+  const float* t_end;        // [S]
+  const int64_t* ray_start;  // [R+1]
+
+  NBSKIT_HOST_DEVICE float t_mid(int64_t i) const { return 0.5f * (t_start[i] + t_end[i]); }
+};
+
+// Gradients of the compositing outputs (raw pointers).
+struct CompositeOutputGrads {
+  const float* colour;   // [R,3]
+  const float* opacity;  // [R]
+  const float* depth;    // [R]
+  const float* weights;  // [S]
+};
+
+// Composites ray r: the weights of its samples into weights [S], and its colour (no background),
+// opacity and depth into colour [R,3], opacity [R], depth [R] (each summed in sample order).
+NBSKIT_HOST_DEVICE void composite_ray_forward(const CompositeSamples& s, int64_t r, float* weights, float* colour,
+                                              float* opacity, float* depth) {
+  float col[kChannels] = {0.f, 0.f, 0.f};
+  float op = 0.f, dp = 0.f;
+  composite_ray(s.sigma, s.t_start, s.t_end, s.ray_start[r], s.ray_start[r + 1],
+                [&](int64_t i, const SampleTerms& terms) {
+                  weights[i] = terms.weight;
+                  op += terms.weight;
+                  dp += terms.weight * s.t_mid(i);
+                  for (int ch = 0; ch < kChannels; ++ch) col[ch] += terms.weight * s.rgb[i * kChannels + ch];
+                });
+  opacity[r] = op;
+  depth[r] = dp;
+  for (int ch = 0; ch < kChannels; ++ch) colour[r * kChannels + ch] = col[ch];
+}
+
+// Gradients of ray r's outputs with respect to its samples' sigma (into grad_sigma [S]) and rgb
+// (into grad_rgb [S,3]).
+NBSKIT_HOST_DEVICE void composite_ray_backward(const CompositeSamples& s, const CompositeOutputGrads& g, int64_t r,
+                                               float* grad_sigma, float* grad_rgb) {
+  const int64_t begin = s.ray_start[r], end = s.ray_start[r + 1];
+  // dL/dw_i: every output is linear in the weights.
+  auto weight_grad = [&](int64_t i) {
+    float grad = g.weights[i] + g.opacity[r] + g.depth[r] * s.t_mid(i);
+    for (int ch = 0; ch < kChannels; ++ch) grad += g.colour[r * kChannels + ch] * s.rgb[i * kChannels + ch];
+    return grad;
+  };
+  // w_i depends on tau_k for k <= i: dw_i/dtau_k = -w_i (k < i), T_i (1 - alpha_i) alive (k = i).
+  // So dL/dtau_k = g_k T_k survive_k alive_k - sum_{i>k} g_i w_i: one pass for the total of
+  // g_i w_i, a second that peels it off sample by sample.
+  double later = 0.0;
+  composite_ray(s.sigma, s.t_start, s.t_end, begin, end,
+                [&](int64_t i, const SampleTerms& terms) { later += double(weight_grad(i)) * terms.weight; });
+  composite_ray(s.sigma, s.t_start, s.t_end, begin, end, [&](int64_t i, const SampleTerms& terms) {
+    const float grad = weight_grad(i);
+    later -= double(grad) * terms.weight;
+    const float own = terms.alive ? grad * terms.transmittance * terms.survive : 0.f;
+    grad_sigma[i] = static_cast<float>((double(own) - later) * double(s.t_end[i] - s.t_start[i]));
+    for (int ch = 0; ch < kChannels; ++ch) grad_rgb[i * kChannels + ch] = terms.weight * g.colour[r * kChannels + ch];
+  });
 }
 
 }  // namespace nbskit

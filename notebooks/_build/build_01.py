@@ -95,8 +95,11 @@ md(r"""
 ## 3 · The fit, step by step
 
 `fit_landmarks` optimises all frames at once with Levenberg-Marquardt: a PnP start, a rigid
-stage (pose, and focal unless it is known), then everything. Each step solves the linearised
-problem directly: per frame a small dense block (pose + 53 coefficients), the pose-smoothness prior
+stage (pose, and focal unless it is known), then everything, then everything once more with the
+identity prior set from the landmark misfit the previous stage left (MediaPipe's landmarks sit
+~1.2 px from the model's points, an offset per landmark that stays over the clip and would
+otherwise be fitted as face shape; exact landmarks leave ~0 and keep the prior weak).
+Each step solves the linearised problem directly: per frame a small dense block (pose + 53 coefficients), the pose-smoothness prior
 coupling neighbouring poses (a band matrix), and the shared focal and identity eliminated last
 (Schur complement); the weak coupling of neighbouring coefficients is replaced by a diagonal that
 bounds it, and coefficients at 0 or 1 stay there (active set). The eye-look shapes are fitted
@@ -118,7 +121,7 @@ if MODEL is not None:
           f"{np.nanmean(exact_fit.reprojection_error):.2f} px, mesh error {mesh_error_mm(truth, exact_fit):.2f} mm, "
           f"rotation error {rotation_error_deg(truth, exact_fit).mean():.2f} deg")
     go.Figure(go.Scatter(y=exact_fit.loss_history, mode="lines+markers")).update_layout(
-        title="loss per accepted step (rigid, then everything)", yaxis_type="log", height=300).show()
+        title="loss per accepted step (rigid, face, refit)", yaxis_type="log", height=300).show()
 """)
 md(r"""
 ## 4 · The priors and what they fix

@@ -28,7 +28,6 @@ CELLS = [
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs (what the tests use)"),
     ("code", """
-    import numpy as np
     import plotly.graph_objects as go
     import torch
 
