@@ -22,8 +22,9 @@ import torch
 import torch.nn.functional as F
 
 POLICIES = ("expression", "neutral", "none")
-# Cells evaluated per model call during an update: bounds memory, not results.
-UPDATE_BATCH = 1 << 16
+# Field evaluations (cells x probe rows) per model call during an update: bounds memory (the
+# expression-aware policy probes K+1 rows per cell), not results.
+UPDATE_SAMPLES = 1 << 16
 # Default threshold: optical depth across one cell below which the cell is empty (1% of the light).
 # A threshold for the whole box instead (e.g. 0.01 per box length) sits far below the faint initial
 # fog of a fresh field, so nothing is skipped until the fog has decayed away (hundreds of steps).
@@ -179,9 +180,10 @@ class OccupancyGrid(torch.nn.Module):
 
         num_probes = probes.shape[0]
         result = torch.empty(cells.shape[0], device=cells.device)
-        starts = range(0, cells.shape[0], UPDATE_BATCH)
+        batch = max(1, UPDATE_SAMPLES // num_probes)
+        starts = range(0, cells.shape[0], batch)
         for start in tqdm(starts, desc="occupancy update", disable=not progress, leave=False):
-            chunk = cells[start : start + UPDATE_BATCH]
+            chunk = cells[start : start + batch]
             x = self._cell_positions(chunk, jitter=True, generator=generator)
             # Every point is evaluated once per probe row: frame p reads coefficient row p.
             frame = torch.arange(num_probes, device=x.device).repeat_interleave(x.shape[0])
