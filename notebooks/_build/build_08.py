@@ -21,7 +21,7 @@ CELLS = [
     with the same trainer, data and steps for both models; only `model` differs.
 
     **Time** on 2 CPU cores: smoke mode (two 90-step runs: the curves only show the mechanics) took
-    22 s on an idle machine. Full mode (`small` subject, `cpu` preset, two runs) has not been timed
+    21 s on an idle machine. Full mode (`small` subject, `cpu` preset, two runs) has not been timed
     end to end; a concatenate step costs about twice a blend step (0.63 vs 0.32 CPU-s in
     `docs/results.md`, Fig. 8), so expect about 4 + 8 minutes on an idle machine. GPU: not measured
     yet.
