@@ -18,7 +18,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "march": ("bench.march", "occupancy-grid marching and compositing throughput, per backend"),
     "step": ("bench.step", "one training step (render, loss, backward, optimiser), per backend"),
     "train": ("bench.train_smoke", "training time and test PSNR of a preset on a synthetic subject"),
-    "render": ("bench.render", "time to render an image of a randomly initialised field, per backend"),
+    "render": ("bench.render", "time to render an image of a random field or a trained run (--run), per backend and device"),
     "widgets": ("bench.widgets", "interactive update rate of the expression explorer"),
     "tracking": ("bench.tracking", "tracking accuracy and speed on synthetic ICT subjects and sample clips"),
     "paper": ("bench.paper.run_all", "the paper's claims (Table 2, Fig. 8, 9-10, 12, 13-14) on synthetic subjects"),
