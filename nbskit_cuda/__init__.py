@@ -175,9 +175,14 @@ def extension_status(kind: str, build: bool = True) -> ExtensionStatus:
     return _LOADED[kind][1]
 
 
+def kind_for(device: torch.device) -> str:
+    """The extension kind that serves tensors on ``device``: ``"cuda"`` or ``"cpu"``."""
+    return "cuda" if device.type == "cuda" else "cpu"
+
+
 def extension_for(device: torch.device) -> ModuleType:
     """The loaded extension for tensors on ``device`` (dispatch has already checked it is available)."""
-    kind = "cuda" if device.type == "cuda" else "cpu"
+    kind = kind_for(device)
     module = load_extension(kind)
     if module is None:  # only reachable if dispatch skipped the availability check
         raise RuntimeError(f"nbskit_cuda: the {kind} extension is unavailable")

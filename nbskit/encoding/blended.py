@@ -64,11 +64,13 @@ def sparse_terms(coefficients: torch.Tensor, num_samples: int, config: HashGridC
     num_rows, num_tables = coefficients.shape
     if num_rows <= 1 or coefficients.requires_grad:
         return None
+    blend_cost = num_rows * num_tables * config.total_entries * config.features
+    lookup_cost = num_samples * config.levels * 8 * MULTIPLY_ADDS_PER_TOUCH  # per raw table beyond the first
+    if lookup_cost >= blend_cost:
+        return None  # even two terms per row lose: skip counting them (a device sync on a GPU)
     nonzero = coefficients.detach() != 0
     terms = int(nonzero.sum(dim=1).max())
-    touches = num_samples * config.levels * 8
-    extra_lookups = max(terms - 1, 0) * touches * MULTIPLY_ADDS_PER_TOUCH
-    if extra_lookups >= num_rows * num_tables * config.total_entries * config.features:
+    if max(terms - 1, 0) * lookup_cost >= blend_cost:
         return None
     # Stable sort: each row's non-zero columns first, in column order.
     return torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)[:, : max(terms, 1)]
@@ -94,12 +96,9 @@ def encode_sparse_rows(
     """
     entry = select_encoder_backend(HASH_ENCODE, backend, x.device, tables.dtype)
     weights = coefficients.gather(1, terms).to(tables.dtype)  # [B, m]
-    out = None
-    for slot in range(terms.shape[1]):
-        lookup = entry.hash_encode(x, tables, terms[frame, slot], config)  # table index as the "frame"
-        term = weights[frame, slot, None] * lookup
-        out = term if out is None else out + term
-    return out
+    # Each slot looks up one raw table per sample: the table index takes the place of the frame.
+    return sum(weights[frame, slot, None] * entry.hash_encode(x, tables, terms[frame, slot], config)
+               for slot in range(terms.shape[1]))
 
 
 def encode_blended_torch(

@@ -74,10 +74,10 @@ def row_sparse_adam_step_torch(
 def _compiled_step(device: torch.device):
     """The compiled kernel for ``device``, or None (warned once) when it is unavailable."""
     try:
-        from nbskit_cuda import load_extension
+        from nbskit_cuda import kind_for, load_extension
     except ImportError:
         return None
-    module = load_extension("cuda" if device.type == "cuda" else "cpu")
+    module = load_extension(kind_for(device))
     return None if module is None else module.row_sparse_adam_step
 
 
