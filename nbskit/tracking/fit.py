@@ -315,11 +315,19 @@ class LandmarkFit:
     def measured_landmark_bias(self) -> float:
         """RMS landmark residual (pixels) of the current state over frames with a face."""
         with torch.no_grad():
-            _, residual, *_ = self.data_term(self.state, self.face, self.face_targets, 1.0, jacobian=True)
+            residual = self.project_landmarks(self.state, self.face)[3] - self.face_targets
         squared = (residual**2).sum(-1).mean(-1)  # [N]
         return float(torch.sqrt((squared * self.found).sum() / self.found.sum()))
 
     # ----------------------------------------------------------------------------------- loss
+    def project_landmarks(self, state: dict, basis: LandmarkBasis):
+        """The model landmarks of ``state``: head-frame points [N,P,3], camera-space points [N,P,3],
+        the focal length and their pixels [N,P,2]."""
+        focal = state["log_focal"].exp()
+        head = basis.vertices(state["expression"], state["identity"])
+        camera = head @ state["rotation"].transpose(1, 2) + state["translation"][:, None]
+        return head, camera, focal, project(camera, focal, self.centre)
+
     def data_term(self, state: dict, basis: LandmarkBasis, targets: torch.Tensor, weight: float,
                   jacobian: bool = False):
         """Huber landmark loss (mean over points, sum over frames / frames with a face).
@@ -327,11 +335,8 @@ class LandmarkFit:
         Returns loss, and with jacobian=True also residuals r [N,P,2], IRLS weights [N,P] scaled
         like the loss, and the Jacobians (d pixel / d unknowns): frame [N,P,2,6+K], shared [N,P,2,1+I].
         """
-        rotation, translation = state["rotation"], state["translation"]
-        focal = state["log_focal"].exp()
-        head = basis.vertices(state["expression"], state["identity"])  # [N,P,3]
-        camera = head @ rotation.transpose(1, 2) + translation[:, None]
-        pixels = project(camera, focal, self.centre)
+        rotation = state["rotation"]
+        head, camera, focal, pixels = self.project_landmarks(state, basis)
         residual = pixels - targets
         distance = residual.norm(dim=-1)
         delta = self.config.huber_pixels
