@@ -120,3 +120,36 @@ def test_frames_without_a_face_are_bridged_by_the_priors(truth):
     fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size, progress=False)
     assert np.isnan(fit.reprojection_error[missing]).all() and np.nanmean(fit.reprojection_error) <= 0.5
     assert rotation_error_deg(truth, fit)[missing].max() <= 3.0
+
+
+def test_calibration_recovers_known_landmark_offsets(truth):
+    """Landmarks made to sit off their vertices by known head-frame offsets: the calibration finds
+    the offsets' in-plane part (the depth part is barely visible from near-frontal views)."""
+    from nbskit.tracking.calibration import calibrate_offsets
+    from nbskit.tracking.correspondence import Correspondence, correspondence_for
+    from nbskit.tracking.landmarks import LandmarkTrack
+
+    pairing = correspondence_for(truth.model)
+    rng = np.random.default_rng(0)
+    offsets = rng.normal(0.0, 0.002, (len(pairing.landmarks), 3))  # ~2 mm, like MediaPipe's
+    shifted = Correspondence(pairing.landmarks, pairing.vertices, pairing.iris_landmarks, pairing.iris_vertices, offsets)
+    track = LandmarkTrack(truth.exact_landmarks(shifted), np.ones(NUM_FRAMES, bool), np.zeros((NUM_FRAMES, 478)))
+    measured = calibrate_offsets(pairing, [(truth, track)])
+    assert np.abs(measured[:, :2] - offsets[:, :2]).max() < 2e-4  # metres
+    assert np.abs(measured[:, 2]).mean() < np.abs(offsets[:, 2]).mean()  # damped, not invented
+
+
+def test_static_depth_bias_is_ignored_and_exact_depths_keep_the_fit_exact(truth):
+    """MediaPipe's depths carry a per-landmark bias that stays over the clip: the depth stage must
+    fit only how the depths change, so exact depths plus any static bias leave the fit exact."""
+    from nbskit.tracking.correspondence import correspondence_for
+    from nbskit.tracking.evaluation import mesh_error_mm, rotation_error_deg
+
+    correspondence = correspondence_for(truth.model)
+    depths = truth.exact_depths(correspondence)
+    depths[:, correspondence.landmarks] += np.random.default_rng(1).normal(0.0, 3.0, len(correspondence.landmarks))
+    points = np.concatenate([truth.exact_landmarks(correspondence), depths[..., None]], -1)
+    fit = fit_landmarks(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size,
+                        progress=False)
+    assert fit.final_terms["depths"] < 1e-3  # the depth term was fitted, and the bias is gone from it
+    assert mesh_error_mm(truth, fit) <= 1.0 and rotation_error_deg(truth, fit).mean() <= 0.5

@@ -6,15 +6,20 @@ render, and take for every landmark the nearest front-facing vertex in the image
 kept only when the views agree (the chosen vertices lie within STABLE_SPREAD of each other) and it
 is not on MediaPipe's face oval, whose points slide along the silhouette as the head turns.
 
-The ICT table is derived once with `derive_correspondence` and shipped as a small JSON file
-(`mediapipe_ict.json`, a few kB); other models derive theirs at run time.
+A paired vertex is only where the landmark lands on the mean face. On faces of other people,
+MediaPipe's points sit off their vertices by an amount that is partly the same for everyone (the
+landmark's definition differs from the vertex's): `offsets` holds that common part, a head-frame
+vector per landmark measured on synthetic subjects with known meshes (`nbskit.tracking.calibration`).
+
+The ICT table is derived once (`python -m nbskit.tracking.calibration`) and shipped as a small JSON
+file (`correspondence_tables/ict.json`, a few kB); other models derive theirs at run time, without offsets.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,17 +42,31 @@ class Correspondence:
     """landmarks [L] MediaPipe indices paired with vertices [L] model indices; iris centres apart.
 
     iris_landmarks [2] / iris_vertices [2]: the two iris centres, fitted only to the gaze shapes.
+    offsets [L,3] metres, head frame: where the landmark sits relative to its vertex (zeros: on it).
     """
 
     landmarks: np.ndarray
     vertices: np.ndarray
     iris_landmarks: np.ndarray
     iris_vertices: np.ndarray
+    offsets: np.ndarray = field(default=None)
+
+    def __post_init__(self):
+        if self.offsets is None:
+            self.offsets = np.zeros((len(self.landmarks), 3))
+        self.offsets = np.asarray(self.offsets, np.float64)
+        if self.offsets.shape != (len(self.landmarks), 3):
+            raise ValueError(f"Correspondence: offsets must be [{len(self.landmarks)},3], got {self.offsets.shape}")
+
+    def landmark_points(self, vertices: np.ndarray) -> np.ndarray:
+        """Where the landmarks sit on meshes [...,V,3] (head frame): their vertices plus offsets -> [...,L,3]."""
+        return vertices[..., self.vertices, :] + self.offsets
 
     def save(self, path: Path, model_name: str, num_vertices: int) -> None:
         payload = {"model": model_name, "num_vertices": num_vertices,
                    "landmarks": self.landmarks.tolist(), "vertices": self.vertices.tolist(),
-                   "iris_landmarks": self.iris_landmarks.tolist(), "iris_vertices": self.iris_vertices.tolist()}
+                   "iris_landmarks": self.iris_landmarks.tolist(), "iris_vertices": self.iris_vertices.tolist(),
+                   "offsets": np.round(self.offsets, 6).tolist()}
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(payload))
         temporary.replace(path)
@@ -58,8 +77,8 @@ class Correspondence:
         if payload["num_vertices"] != num_vertices:
             raise ValueError(f"{path}: table is for a model with {payload['num_vertices']} vertices, "
                              f"got one with {num_vertices}")
-        return cls(*(np.asarray(payload[key], np.int64)
-                     for key in ("landmarks", "vertices", "iris_landmarks", "iris_vertices")))
+        indices = (np.asarray(payload[key], np.int64) for key in ("landmarks", "vertices", "iris_landmarks", "iris_vertices"))
+        return cls(*indices, offsets=payload.get("offsets"))
 
 
 def face_oval_landmarks() -> np.ndarray:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from nbskit.tracking.correspondence import OPENCV_TO_OPENGL, Correspondence
 from nbskit.tracking.fit import FitResult
@@ -22,7 +23,8 @@ METRES_TO_MM = 1000.0
 @dataclass
 class SyntheticTruth:
     """Ground truth of a synthetic subject: model, identity [I] | None, expression [N,K],
-    head_to_camera [N,4,4] (OpenCV), camera_matrix [3,3], image_size (w, h), images [N,H,W,3] uint8."""
+    head_to_camera [N,4,4] (OpenCV), camera_matrix [3,3], image_size (w, h), images [N,H,W,3] uint8,
+    and the seed the subject was made from."""
 
     model: object
     identity: np.ndarray | None
@@ -31,6 +33,7 @@ class SyntheticTruth:
     camera_matrix: np.ndarray
     image_size: tuple[int, int]
     images: np.ndarray
+    seed: int
 
     @classmethod
     def load(cls, root: str | Path) -> SyntheticTruth:
@@ -49,7 +52,7 @@ class SyntheticTruth:
         intrinsics = subject.intrinsics
         return cls(model, identity, np.stack([f.expression for f in subject.frames]),
                    OPENCV_TO_OPENGL @ np.linalg.inv(c2w), intrinsics.matrix(),
-                   (intrinsics.width, intrinsics.height), images)
+                   (intrinsics.width, intrinsics.height), images, int(info["seed"]))
 
     def vertices(self) -> np.ndarray:
         """Head-frame mesh [N,V,3]."""
@@ -57,15 +60,32 @@ class SyntheticTruth:
 
     def project(self, vertex_indices: np.ndarray) -> np.ndarray:
         """Pixels [N,P,2] of the given vertices in every frame."""
-        points = self.vertices()[:, vertex_indices].astype(np.float64)
-        camera = np.einsum("nij,npj->npi", self.head_to_camera[:, :3, :3], points) + self.head_to_camera[:, None, :3, 3]
-        projected = camera @ self.camera_matrix.T
+        return self.project_points(self.vertices()[:, vertex_indices])
+
+    def project_points(self, points: np.ndarray) -> np.ndarray:
+        """Pixels [N,P,2] of head-frame points [N,P,3] in every frame."""
+        projected = self.camera_points(points) @ self.camera_matrix.T
         return projected[..., :2] / projected[..., 2:]
 
+    def camera_points(self, points: np.ndarray) -> np.ndarray:
+        """OpenCV camera-space points [N,P,3] of head-frame points [N,P,3] in every frame."""
+        points = np.asarray(points, np.float64)
+        return np.einsum("nij,npj->npi", self.head_to_camera[:, :3, :3], points) + self.head_to_camera[:, None, :3, 3]
+
+    def exact_depths(self, correspondence: Correspondence, num_points: int = 478) -> np.ndarray:
+        """MediaPipe-ordered relative depths [N,478] of the paired landmarks (others 0), in pixels at
+        the landmarks' mean depth, like MediaPipe's z times the image width."""
+        depth = self.camera_points(correspondence.landmark_points(self.vertices()))[..., 2]
+        mean = depth.mean(-1, keepdims=True)
+        depths = np.zeros((len(self.expression), num_points), np.float32)
+        depths[:, correspondence.landmarks] = self.camera_matrix[0, 0] * (depth - mean) / mean
+        return depths
+
     def exact_landmarks(self, correspondence: Correspondence, num_points: int = 478) -> np.ndarray:
-        """MediaPipe-ordered landmarks [N,478,2] made by projecting the paired vertices (others 0)."""
+        """MediaPipe-ordered landmarks [N,478,2] made by projecting where the correspondence puts
+        them on the true meshes (vertex plus offset; others 0)."""
         points = np.zeros((len(self.expression), num_points, 2), np.float32)
-        points[:, correspondence.landmarks] = self.project(correspondence.vertices)
+        points[:, correspondence.landmarks] = self.project_points(correspondence.landmark_points(self.vertices()))
         points[:, correspondence.iris_landmarks] = self.project(correspondence.iris_vertices)
         return points
 
@@ -125,3 +145,30 @@ def shape_correlations(truth: SyntheticTruth, fit: FitResult) -> dict[str, float
             correlations[label] = float(np.corrcoef(truth.expression[:, columns].sum(1),
                                                     fit.expression[:, columns].sum(1))[0, 1])
     return correlations
+
+
+def fit_accuracy(truth: SyntheticTruth, fit: FitResult) -> dict[str, float]:
+    """Every accuracy measure of a fit against the truth: reprojection_px, mesh_mm, shape_mm,
+    rotation_deg (mean over frames), focal_ratio (fitted / true) and the shape-track correlations."""
+    return {
+        "reprojection_px": float(np.nanmean(fit.reprojection_error)),
+        "mesh_mm": mesh_error_mm(truth, fit),
+        "shape_mm": similarity_aligned_mesh_error_mm(truth, fit),
+        "rotation_deg": float(rotation_error_deg(truth, fit).mean()),
+        "focal_ratio": fit.focal / float(truth.camera_matrix[0, 0]),
+        **shape_correlations(truth, fit),
+    }
+
+
+def synthetic_tracks(seeds, frames: int, resolution: int, work: Path, model: str = "ict", progress: bool = True):
+    """Yield (SyntheticTruth, LandmarkTrack) for a synthetic subject of each seed (rendered under
+    `work`), with what MediaPipe found on its frames."""
+    from nbskit.data.synthetic.generate import synthesize_subject
+    from nbskit.data.synthetic.presets import SynthPreset
+    from nbskit.tracking.landmarks import detect_landmarks
+
+    for seed in tqdm(list(seeds), desc="synthetic subjects", disable=not progress):
+        root = synthesize_subject(Path(work) / f"{model}-seed{seed}", SynthPreset("tracking", resolution, frames, model, 128),
+                                  seed=seed, model=model, progress=False)
+        truth = SyntheticTruth.load(root)
+        yield truth, detect_landmarks(truth.images)

@@ -12,7 +12,8 @@ one small dense block per frame plus the shared unknowns, eliminated with a Schu
 Hessian is replaced by a diagonal that bounds it (row sums), so a step never overshoots them.
 
 Stages: rigid (pose, focal), face (everything but gaze, weak identity prior), refit (the same with
-the identity prior set from the landmark misfit the face stage left, see FitConfig), gaze.
+the identity prior set from the landmark misfit the face stage left, see FitConfig), depth (with
+MediaPipe's relative depths: the same, plus how those depths change over the clip), gaze.
 
 Camera convention inside this module: OpenCV (x right, y down, looking along +z); a head-frame
 point X maps to camera space as R X + t. `FitResult.camera_to_world_opengl` folds the head pose
@@ -81,6 +82,16 @@ class FitConfig:
     initial_landmark_bias_px: float = 0.5
     refit_iterations: int = 6  # LM iterations of the face stage after the bias was measured
     iris: float = 1.0
+    # depth stage (with [N,478,3] input): MediaPipe's per-landmark relative depth (its z) against
+    # the model's, weight of a depth pixel against an image pixel. Its static part is MediaPipe's
+    # idea of a face (as far from the truth as the fitted depths, ~2 px RMS on the ICT renders),
+    # so it is measured and removed per landmark; what is left, how the depths change over the
+    # clip, pins the head's pitch, which the 2D points under-report (a nod moves them little)
+    depth_weight: float = 0.5
+    depth_iterations: int = 4
+    # only landmarks whose vertex moves less than this (metres) under every expression: MediaPipe's
+    # depths of the mouth and chin follow expressions poorly and would drag the jaw with them
+    depth_motion_limit: float = 0.01
 
     def starting_landmark_bias(self) -> float:
         """The landmark bias (pixels) the identity prior starts from: the given one, else the initial guess."""
@@ -137,12 +148,35 @@ def project(points: torch.Tensor, focal: torch.Tensor, centre: torch.Tensor) -> 
     return focal * points[..., :2] / points[..., 2:].clamp_min(1e-4) + centre
 
 
-class LandmarkBasis:
-    """The model restricted to the fitted vertices (fast): neutral [P,3], deltas [K,P,3], [I,P,3]."""
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over dim 1 of values [N,P,...] where mask [P] (0/1) is set, keeping the dim."""
+    weights = mask.reshape(1, -1, *([1] * (values.dim() - 2)))
+    return (values * weights).sum(1, keepdim=True) / mask.sum()
 
-    def __init__(self, model, vertex_indices: np.ndarray):
+
+def relative_depth(points: torch.Tensor, focal: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Depths of camera-space points [N,P,3] relative to each frame's mean over mask [P], in pixels
+    at that mean depth -> [N,P]: the units of MediaPipe's z (scaled by the image width)."""
+    depth = points[..., 2]
+    mean = masked_mean(depth, mask)
+    return focal * (depth - mean) / mean
+
+
+def centred_depths(depths: np.ndarray, columns: np.ndarray, mask: torch.Tensor) -> torch.Tensor:
+    """Measured relative depths [N,478] (pixels) at `columns`, centred per frame over mask -> [N,P]."""
+    taken = torch.as_tensor(np.asarray(depths, np.float64)[:, columns], dtype=DTYPE)
+    return taken - masked_mean(taken, mask)
+
+
+class LandmarkBasis:
+    """The model restricted to the fitted vertices (fast): neutral [P,3], deltas [K,P,3], [I,P,3];
+    offsets [P,3] (metres, head frame) move the points off their vertices (see Correspondence)."""
+
+    def __init__(self, model, vertex_indices: np.ndarray, offsets: np.ndarray | None = None):
         take = lambda array: torch.as_tensor(np.asarray(array, np.float64)[..., vertex_indices, :])
         self.neutral = take(model.neutral)
+        if offsets is not None:
+            self.neutral = self.neutral + torch.as_tensor(offsets, dtype=DTYPE)
         self.expression = take(model.expression_deltas)
         identity = getattr(model, "identity_deltas", None)
         self.identity = take(identity) if identity is not None else torch.zeros(0, len(vertex_indices), 3, dtype=DTYPE)
@@ -153,11 +187,11 @@ class LandmarkBasis:
         return shape + torch.einsum("nk,kpc->npc", expression, self.expression)
 
 
-def rigid_landmarks(model, correspondence: Correspondence) -> np.ndarray:
-    """Indices into correspondence.landmarks whose vertex barely moves under any expression."""
+def rigid_landmarks(model, correspondence: Correspondence, limit: float = RIGID_MOTION_LIMIT) -> np.ndarray:
+    """Indices into correspondence.landmarks whose vertex moves less than limit (metres) under every expression."""
     deltas = np.asarray(model.expression_deltas, np.float32)[:, correspondence.vertices]
     motion = np.linalg.norm(deltas, axis=-1).max(axis=0)
-    return np.flatnonzero(motion < RIGID_MOTION_LIMIT)
+    return np.flatnonzero(motion < limit)
 
 
 def initial_poses(model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
@@ -169,7 +203,7 @@ def initial_poses(model, correspondence: Correspondence, points: np.ndarray, fou
     import cv2
 
     rigid = rigid_landmarks(model, correspondence)
-    object_points = np.asarray(model.neutral, np.float64)[correspondence.vertices[rigid]]
+    object_points = correspondence.landmark_points(np.asarray(model.neutral, np.float64))[rigid]
     camera = np.array([[focal, 0, centre[0]], [0, focal, centre[1]], [0, 0, 1]], np.float64)
     facing_camera = cv2.Rodrigues(np.diag([1.0, -1.0, -1.0]))[0]  # head looks back at the camera
     guess_t = np.array([[0.0], [0.0], [focal * 0.15 / (2 * centre[0])]])  # a 15 cm face filling ~half
@@ -177,7 +211,7 @@ def initial_poses(model, correspondence: Correspondence, points: np.ndarray, fou
     translations = np.zeros((len(points), 3))
     with_face = np.flatnonzero(found)
     for i in with_face:
-        image_points = points[i, correspondence.landmarks[rigid]].astype(np.float64)
+        image_points = points[i, correspondence.landmarks[rigid], :2].astype(np.float64)
         _, rvec, tvec = cv2.solvePnP(object_points, image_points, camera, None, facing_camera.copy(),
                                       guess_t.copy(), useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
         rotations[i], translations[i] = rvec[:, 0], tvec[:, 0]
@@ -248,7 +282,9 @@ def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, fo
                    image_size: tuple[int, int], config: FitConfig | None, progress: bool) -> FitResult:
     """Fit pose, focal, identity and expressions to landmarks.
 
-    points [N,478,2] pixels (MediaPipe order), found [N] bool, image_size (width, height).
+    points [N,478,2] pixels (MediaPipe order), or [N,478,3] with each landmark's relative depth
+    (MediaPipe's z times the image width) as a third column, fitted with FitConfig.depth_weight;
+    found [N] bool, image_size (width, height).
     Unless config.focal is given, the focal length is first chosen from config.focal_candidates
     by short fits on a few frames, then refined with everything else: focal and depth trade off
     almost exactly (only perspective distortion tells them apart), so the valley is long and flat
@@ -265,7 +301,7 @@ def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, fo
     subset = with_face[np.linspace(0, len(with_face) - 1, min(config.focal_search_frames, len(with_face))).astype(int)]
     # a fixed identity prior, so that the candidates' losses compare like with like
     search = replace(config, rigid_iterations=config.search_iterations, iterations=config.search_iterations,
-                     gaze_iterations=0, landmark_bias_px=config.starting_landmark_bias())
+                     gaze_iterations=0, depth_iterations=0, landmark_bias_px=config.starting_landmark_bias())
     losses = []
     for fraction in tqdm(config.focal_candidates, desc="fit: focal search", disable=not progress, leave=False):
         trial = LandmarkFit(model, correspondence, points[subset], found[subset], image_size, search, fraction * size)
@@ -289,10 +325,17 @@ class LandmarkFit:
         self.centre = torch.tensor([width / 2, height / 2], dtype=DTYPE)
         rotation0, translation0 = initial_poses(model, correspondence, points, found, focal, self.centre.numpy())
         self.num_frames, self.num_expressions = len(points), len(model.expression_names)
-        self.face = LandmarkBasis(model, correspondence.vertices)
+        self.face = LandmarkBasis(model, correspondence.vertices, correspondence.offsets)
         self.iris = LandmarkBasis(model, correspondence.iris_vertices)
-        self.face_targets = torch.as_tensor(points[:, correspondence.landmarks], dtype=DTYPE)
-        self.iris_targets = torch.as_tensor(points[:, correspondence.iris_landmarks], dtype=DTYPE)
+        self.face_targets = torch.as_tensor(points[:, correspondence.landmarks, :2], dtype=DTYPE)
+        self.iris_targets = torch.as_tensor(points[:, correspondence.iris_landmarks, :2], dtype=DTYPE)
+        self.depth_mask = torch.zeros(len(correspondence.landmarks), dtype=DTYPE)
+        self.depth_mask[rigid_landmarks(model, correspondence, config.depth_motion_limit)] = 1.0
+        with_depth = (points.shape[-1] == 3 and config.depth_weight > 0 and config.depth_iterations > 0
+                      and bool(self.depth_mask.any()))
+        self.measured_depths = (centred_depths(points[..., 2], correspondence.landmarks, self.depth_mask)
+                                if with_depth else None)
+        self.depth_targets = None  # the measured depths less their static part, from the depth stage on
         self.found = torch.as_tensor(found, dtype=DTYPE)
         self.gaze = torch.tensor([name.startswith(GAZE_PREFIX) for name in model.expression_names])
         self.pairs = torch.tensor(symmetric_pairs(list(model.expression_names)), dtype=torch.long).reshape(-1, 2)
@@ -312,6 +355,13 @@ class LandmarkFit:
         units of the data term (mean over frames of half the squared pixel residual per landmark)."""
         self.identity_weight = bias_px**2 / (2 * self.face_targets.shape[1])
 
+    def static_depth_bias(self) -> torch.Tensor:
+        """Per-landmark mean [P] over frames with a face of measured minus model relative depth."""
+        with torch.no_grad():
+            camera, focal = self.project_landmarks(self.state, self.face)[1:3]
+            difference = (self.measured_depths - relative_depth(camera, focal, self.depth_mask)) * self.found[:, None]
+        return difference.sum(0) / self.found.sum()
+
     def measured_landmark_bias(self) -> float:
         """RMS landmark residual (pixels) of the current state over frames with a face."""
         with torch.no_grad():
@@ -329,11 +379,13 @@ class LandmarkFit:
         return head, camera, focal, project(camera, focal, self.centre)
 
     def data_term(self, state: dict, basis: LandmarkBasis, targets: torch.Tensor, weight: float,
-                  jacobian: bool = False):
-        """Huber landmark loss (mean over points, sum over frames / frames with a face).
+                  depth_targets: torch.Tensor | None = None, jacobian: bool = False):
+        """Huber landmark loss (mean over points, sum over frames / frames with a face), plus with
+        depth_targets [N,P] a quadratic loss on the landmarks' relative depths (see `relative_depth`).
 
-        Returns loss, and with jacobian=True also residuals r [N,P,2], IRLS weights [N,P] scaled
-        like the loss, and the Jacobians (d pixel / d unknowns): frame [N,P,2,6+K], shared [N,P,2,1+I].
+        Returns loss, and with jacobian=True also residuals r [N,P,C], their weights [N,P,C] (IRLS
+        for x and y) scaled like the loss, and the Jacobians (d residual / d unknowns): frame
+        [N,P,C,6+K], shared [N,P,C,1+I]; C = 2 (x, y), or 3 (x, y, depth) with depth_targets.
         """
         rotation = state["rotation"]
         head, camera, focal, pixels = self.project_landmarks(state, basis)
@@ -343,23 +395,40 @@ class LandmarkFit:
         scale = weight * self.found[:, None] / (self.found.sum() * residual.shape[1])  # [N,1]
         huber = torch.where(distance < delta, 0.5 * distance**2, delta * (distance - 0.5 * delta))
         loss = (huber * scale).sum()
+        if depth_targets is not None:
+            depth_residual = relative_depth(camera, focal, self.depth_mask) - depth_targets
+            depth_scale = self.config.depth_weight * scale * self.depth_mask  # [N,P]
+            loss = loss + (0.5 * depth_residual**2 * depth_scale).sum()
         if not jacobian:
             return loss
         irls = torch.where(distance < delta, torch.ones_like(distance), delta / distance.clamp_min(1e-12)) * scale
         depth = camera[..., 2:].clamp_min(1e-4)
         zero = torch.zeros_like(depth)
-        d_pixel_d_camera = (focal / depth)[..., None] * torch.stack(  # [N,P,2,3]
-            [torch.cat([1 + zero, zero, -camera[..., :1] / depth], -1),
-             torch.cat([zero, 1 + zero, -camera[..., 1:2] / depth], -1)], -2)
-        through_rotation = d_pixel_d_camera @ rotation[:, None]  # [N,P,2,3]: d pixel / d head point
+        rows = [torch.cat([1 + zero, zero, -camera[..., :1] / depth], -1),
+                torch.cat([zero, 1 + zero, -camera[..., 1:2] / depth], -1)]
+        weights = [irls, irls]
+        if depth_targets is not None:
+            # d relative depth / d camera point, with the frame's mean depth held fixed (it moves
+            # with every point, by 1/P each: the centring below accounts for that to first order)
+            mean_depth = masked_mean(camera[..., 2:], self.depth_mask)
+            rows.append(torch.cat([zero, zero, depth / mean_depth], -1))
+            weights.append(depth_scale)
+            residual = torch.cat([residual, depth_residual[..., None]], -1)
+        d_pixel_d_camera = (focal / depth)[..., None] * torch.stack(rows, -2)  # [N,P,C,3]
+        through_rotation = d_pixel_d_camera @ rotation[:, None]  # [N,P,C,3]: d residual / d head point
         # R <- R exp(rho): d(R X)/d rho = -R skew(X)
         d_rotation = -through_rotation @ skew(head)
         d_expression = torch.einsum("npab,kpb->npak", through_rotation, basis.expression)
         d_identity = torch.einsum("npab,ipb->npai", through_rotation, basis.identity)
         d_log_focal = (pixels - self.centre)[..., None]
+        if depth_targets is not None:
+            d_log_focal = torch.cat([d_log_focal, (depth_residual + depth_targets)[..., None, None]], -2)
         frame_jacobian = torch.cat([d_rotation, d_pixel_d_camera, d_expression], -1)
         shared_jacobian = torch.cat([d_log_focal, d_identity], -1)
-        return loss, residual, irls, frame_jacobian, shared_jacobian
+        if depth_targets is not None:  # relative depths are centred over each frame's masked points
+            frame_jacobian[..., 2, :] -= masked_mean(frame_jacobian[..., 2, :], self.depth_mask)
+            shared_jacobian[..., 2, 1:] -= masked_mean(shared_jacobian[..., 2, 1:], self.depth_mask)
+        return loss, residual, torch.stack(weights, -1), frame_jacobian, shared_jacobian
 
     def prior_terms(self, state: dict, increment: torch.Tensor | None = None) -> dict:
         """Prior losses; `increment` [N,3] (rotation increments, for autograd) is applied first."""
@@ -417,13 +486,14 @@ class LandmarkFit:
 
     def total_loss(self, state: dict, gaze_stage: bool) -> torch.Tensor:
         data = (self.data_term(state, self.iris, self.iris_targets, self.config.iris) if gaze_stage
-                else self.data_term(state, self.face, self.face_targets, 1.0))
+                else self.data_term(state, self.face, self.face_targets, 1.0, self.depth_targets))
         return data + sum(self.prior_terms(state).values())
 
     # ----------------------------------------------------------------------------------- solver
     def run(self, fit_focal: bool, progress: bool) -> FitResult:
         """Rigid stage, face stage (everything but gaze), the face stage again with the identity
-        prior set from the measured landmark bias (unless FitConfig gives it), gaze stage."""
+        prior set from the measured landmark bias (unless FitConfig gives it), with measured depths
+        a depth stage (the face stage with their changes over the clip added), gaze stage."""
         size = 6 + self.num_expressions
         pose = torch.zeros(size, dtype=torch.bool)
         pose[:6] = True
@@ -441,6 +511,9 @@ class LandmarkFit:
         if config.landmark_bias_px is None and config.refit_iterations:
             self.set_landmark_bias(self.measured_landmark_bias())
             self.levenberg_marquardt(everything, shared_all, False, config.refit_iterations, "fit: refit", progress)
+        if self.measured_depths is not None:
+            self.depth_targets = self.measured_depths - self.static_depth_bias()
+            self.levenberg_marquardt(everything, shared_all, False, config.depth_iterations, "fit: depth", progress)
         self.levenberg_marquardt(gaze_only, torch.zeros_like(shared_all), True, config.gaze_iterations, "fit: gaze",
                                  progress)
         return self.result()
@@ -476,14 +549,15 @@ class LandmarkFit:
         unknown of neighbouring frames (a stage frees all six pose unknowns or none of them).
         Unknowns pinned at a bound (active set) get identity rows and zero gradient.
         """
-        basis, targets, weight = ((self.iris, self.iris_targets, self.config.iris) if gaze_stage
-                                  else (self.face, self.face_targets, 1.0))
-        _, residual, irls, frame_jacobian, shared_jacobian = self.data_term(state, basis, targets, weight, True)
-        frames, rows = self.num_frames, 2 * residual.shape[1]  # both pixel coordinates of every point
+        basis, targets, weight, depths = ((self.iris, self.iris_targets, self.config.iris, None) if gaze_stage
+                                          else (self.face, self.face_targets, 1.0, self.depth_targets))
+        _, residual, row_weights, frame_jacobian, shared_jacobian = self.data_term(state, basis, targets, weight,
+                                                                                   depths, True)
+        frames, rows = self.num_frames, residual.shape[1] * residual.shape[2]  # every coordinate of every point
         num_frame = int(frame_free.sum())
         jacobian = torch.cat([frame_jacobian[..., frame_free], shared_jacobian[..., shared_free]], -1)
         jacobian = jacobian.reshape(frames, rows, -1)  # [N,2P,F+S]
-        weighted = irls.repeat_interleave(2, dim=1)[..., None] * jacobian
+        weighted = row_weights.reshape(frames, rows, 1) * jacobian
         gradient = (weighted.transpose(1, 2) @ residual.reshape(frames, rows, 1))[..., 0]  # [N,F+S]
         # the Hessian only shapes the step (the gradient and the loss stay float64): float32 halves the cost
         hessian = (jacobian.transpose(1, 2).to(HESSIAN_DTYPE) @ weighted.to(HESSIAN_DTYPE)).to(DTYPE)
@@ -599,7 +673,9 @@ class LandmarkFit:
     def result(self) -> FitResult:
         state = self.state
         with torch.no_grad():
-            terms = {"landmarks": self.data_term(state, self.face, self.face_targets, 1.0),
+            landmarks = self.data_term(state, self.face, self.face_targets, 1.0)
+            terms = {"landmarks": landmarks,
+                     "depths": self.data_term(state, self.face, self.face_targets, 1.0, self.depth_targets) - landmarks,
                      "iris": self.data_term(state, self.iris, self.iris_targets, self.config.iris),
                      **self.prior_terms(state)}
             head = self.face.vertices(state["expression"], state["identity"])

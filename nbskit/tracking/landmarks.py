@@ -32,10 +32,16 @@ def require_mediapipe():
 
 @dataclass
 class LandmarkTrack:
-    """Face-mesh landmarks of a clip: points [N,478,2] pixels (x,y) and found [N] bool."""
+    """Face-mesh landmarks of a clip: points [N,478,2] pixels (x,y), found [N] bool, and depths
+    [N,478]: MediaPipe's relative depth of each point (its z, in pixels like x; larger is farther)."""
 
     points: np.ndarray
     found: np.ndarray
+    depths: np.ndarray
+
+    def with_depths(self) -> np.ndarray:
+        """[N,478,3]: x, y and relative depth, the input `fit_landmarks` takes."""
+        return np.concatenate([self.points, self.depths[..., None]], -1)
 
     @property
     def detection_rate(self) -> float:
@@ -73,7 +79,7 @@ def detect_landmarks(frames: np.ndarray, video: bool = True) -> LandmarkTrack:
     """
     solutions = require_mediapipe()
     count, height, width, _ = frames.shape
-    points = np.zeros((count, NUM_MESH_POINTS, 2), np.float32)
+    points = np.zeros((count, NUM_MESH_POINTS, 3), np.float32)
     found = np.zeros(count, bool)
     mesh = solutions.face_mesh.FaceMesh(static_image_mode=not video, max_num_faces=1, refine_landmarks=True,
                                         min_detection_confidence=MIN_CONFIDENCE,
@@ -83,10 +89,10 @@ def detect_landmarks(frames: np.ndarray, video: bool = True) -> LandmarkTrack:
             result = mesh.process(np.ascontiguousarray(frame))
             if not result.multi_face_landmarks:
                 continue
-            normalised = np.array([(p.x, p.y) for p in result.multi_face_landmarks[0].landmark], np.float32)
-            points[i] = normalised * np.array([width, height], np.float32)
+            normalised = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], np.float32)
+            points[i] = normalised * np.array([width, height, width], np.float32)  # z is scaled like x
             found[i] = True
-    return LandmarkTrack(points, found)
+    return LandmarkTrack(np.ascontiguousarray(points[..., :2]), found, np.ascontiguousarray(points[..., 2]))
 
 
 def segment_people(frames: np.ndarray) -> np.ndarray:

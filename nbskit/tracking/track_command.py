@@ -91,7 +91,7 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
 
     head = load_model(model) if isinstance(model, str) else model
     correspondence = correspondence_for(head)
-    fit = fit_landmarks(head, correspondence, track.points, track.found, (size, size), progress=progress)
+    fit = fit_landmarks(head, correspondence, track.with_depths(), track.found, (size, size), progress=progress)
 
     centre = np.array([size / 2, size / 2])
     head_to_camera = fit.head_to_camera()
