@@ -10,7 +10,7 @@ sample clips are tracked into subjects in a temporary folder (never inside the r
 similarity transform for the clip: a head's size, and where its face sits in the head frame, do
 not change the images (scale the scene about the camera; move the face and the head pose the
 other way), so no monocular tracker can measure them. The seeds stay apart from the ones the
-shipped landmark offsets were calibrated on (`nbskit.tracking.calibration`: 100-139).
+shipped landmark offsets and bias modes were calibrated on (`nbskit.tracking.calibration`: 300-379).
 """
 
 from __future__ import annotations
@@ -108,16 +108,17 @@ def subject_rows(truth, track) -> list[dict]:
     """One row per case ('exact', 'mediapipe') for a synthetic subject and MediaPipe's track of it."""
     from nbskit.tracking.correspondence import correspondence_for
     from nbskit.tracking.evaluation import fit_accuracy
-    from nbskit.tracking.fit import fit_landmarks
+    from nbskit.tracking.fit import FitConfig, fit_landmarks
 
     correspondence = correspondence_for(truth.model)
     frames = len(truth.images)
-    inputs = {"exact": (truth.exact_landmarks(correspondence), np.ones(frames, bool)),
-              "mediapipe": (track.with_depths(), track.found)}
+    # exact landmarks carry no MediaPipe bias, so no bias modes (FitConfig.bias_modes)
+    inputs = {"exact": (truth.exact_landmarks(correspondence), np.ones(frames, bool), FitConfig(bias_modes=0)),
+              "mediapipe": (track.with_depths(), track.found, FitConfig())}
     rows = []
-    for case, (points, found) in inputs.items():
+    for case, (points, found, config) in inputs.items():
         start, cpu_start = time.perf_counter(), time.process_time()
-        fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size, progress=False)
+        fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size, config, progress=False)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
         rows.append({"case": case, "seed": truth.seed, "frames": frames, "fit_fps": frames / seconds,
                      "fit_cpu_s": cpu_seconds, "face_fraction": float(found.mean()), **fit_accuracy(truth, fit)})

@@ -14,6 +14,7 @@ NUM_FRAMES = 24  # enough head motion to pin down depth under the synthetic tele
 RESOLUTION = 256
 FAST_FIT_REPEATS = 2  # the speed test fits this many copies of the clip back to back (48 frames)
 MIN_FRAMES_PER_CPU_SECOND = 10.0
+EXACT = FitConfig(bias_modes=0)  # the default config for landmarks without MediaPipe's bias
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,10 @@ def exact_fit(truth):
     torch.set_num_threads(2)
     correspondence = correspondence_for(truth.model)
     points = truth.exact_landmarks(correspondence)
-    # everything unknown, the focal length included, with the default config, as when tracking a video
+    # everything unknown, the focal length included, as when tracking a video; exact landmarks
+    # carry no MediaPipe bias, so no bias modes
     return fit_landmarks(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size,
-                         FitConfig(), progress=False)
+                         EXACT, progress=False)
 
 
 def test_exact_landmarks_reproject_and_pose(truth, exact_fit):
@@ -78,7 +80,7 @@ def test_identity_prior_is_weak_for_exact_landmarks(truth):
 
     correspondence = correspondence_for(truth.model)
     points = truth.exact_landmarks(correspondence)
-    fit = LandmarkFit(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size, FitConfig(),
+    fit = LandmarkFit(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size, EXACT,
                       float(truth.camera_matrix[0, 0]))
     fit.run(False, False)
     assert fit.measured_landmark_bias() < 0.2
@@ -117,26 +119,38 @@ def test_frames_without_a_face_are_bridged_by_the_priors(truth):
     missing = [NUM_FRAMES // 2, NUM_FRAMES // 2 + 1]  # a short dropout, as when a hand covers the face
     found[missing] = False
     points[missing] = 0.0
-    fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size, progress=False)
+    fit = fit_landmarks(truth.model, correspondence, points, found, truth.image_size, EXACT, progress=False)
     assert np.isnan(fit.reprojection_error[missing]).all() and np.nanmean(fit.reprojection_error) <= 0.5
     assert rotation_error_deg(truth, fit)[missing].max() <= 3.0
 
 
-def test_calibration_recovers_known_landmark_offsets(truth):
-    """Landmarks made to sit off their vertices by known head-frame offsets: the calibration finds
-    the offsets' in-plane part (the depth part is barely visible from near-frontal views)."""
-    from nbskit.tracking.calibration import calibrate_offsets
+def test_calibration_recovers_known_landmark_offsets_and_bias_modes(truth):
+    """Landmarks made to sit off their vertices by known head-frame offsets, plus a per-person
+    multiple of one bias pattern: the calibration finds the offsets' in-plane part (the depth part
+    is barely visible from near-frontal views) and the pattern as its first bias mode."""
+    from nbskit.tracking.calibration import calibrate_landmarks
     from nbskit.tracking.correspondence import Correspondence, correspondence_for
     from nbskit.tracking.landmarks import LandmarkTrack
 
     pairing = correspondence_for(truth.model)
     rng = np.random.default_rng(0)
     offsets = rng.normal(0.0, 0.002, (len(pairing.landmarks), 3))  # ~2 mm, like MediaPipe's
-    shifted = Correspondence(pairing.landmarks, pairing.vertices, pairing.iris_landmarks, pairing.iris_vertices, offsets)
-    track = LandmarkTrack(truth.exact_landmarks(shifted), np.ones(NUM_FRAMES, bool), np.zeros((NUM_FRAMES, 478)))
-    measured = calibrate_offsets(pairing, [(truth, track)])
-    assert np.abs(measured[:, :2] - offsets[:, :2]).max() < 2e-4  # metres
-    assert np.abs(measured[:, 2]).mean() < np.abs(offsets[:, 2]).mean()  # damped, not invented
+    pattern = np.zeros_like(offsets)
+    pattern[:, 0] = rng.normal(0.0, 0.001, len(offsets))  # sideways only: well seen from the front
+    people = []
+    for weight in (-1.0, 0.0, 1.0):  # three "people": the same meshes, biased differently
+        shifted = Correspondence(pairing.landmarks, pairing.vertices, pairing.iris_landmarks, pairing.iris_vertices,
+                                 offsets + weight * pattern)
+        track = LandmarkTrack(truth.exact_landmarks(shifted), np.ones(NUM_FRAMES, bool), np.zeros((NUM_FRAMES, 478)))
+        people.append((truth, track))
+    calibrated = calibrate_landmarks(pairing, people)
+    assert np.abs(calibrated.offsets[:, :2] - offsets[:, :2]).max() < 2e-4  # metres
+    assert np.abs(calibrated.offsets[:, 2]).mean() < np.abs(offsets[:, 2]).mean()  # damped, not invented
+    assert calibrated.bias_modes.shape == (2, len(offsets), 3)
+    first = calibrated.bias_modes[0].ravel()
+    cosine = abs(first @ pattern.ravel()) / (np.linalg.norm(first) * np.linalg.norm(pattern))
+    assert cosine > 0.99
+    assert np.linalg.norm(first) == pytest.approx(np.linalg.norm(pattern), rel=0.05)  # one standard deviation
 
 
 def test_static_depth_bias_is_ignored_and_exact_depths_keep_the_fit_exact(truth):
@@ -149,7 +163,7 @@ def test_static_depth_bias_is_ignored_and_exact_depths_keep_the_fit_exact(truth)
     depths = truth.exact_depths(correspondence)
     depths[:, correspondence.landmarks] += np.random.default_rng(1).normal(0.0, 3.0, len(correspondence.landmarks))
     points = np.concatenate([truth.exact_landmarks(correspondence), depths[..., None]], -1)
-    fit = fit_landmarks(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size,
+    fit = fit_landmarks(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size, EXACT,
                         progress=False)
     assert fit.final_terms["depths"] < 1e-3  # the depth term was fitted, and the bias is gone from it
     assert mesh_error_mm(truth, fit) <= 1.0 and rotation_error_deg(truth, fit).mean() <= 0.5

@@ -1,11 +1,11 @@
 """The whole landmark path on synthetic ICT subjects: renders -> MediaPipe -> fit, against the truth.
 
 On the benchmark's eight subjects (`python -m bench.tracking` prints the same numbers per subject;
-seeds 1-8, apart from the 100-139 the shipped landmark offsets were calibrated on). Rotation and
-the shape tracks are held to the tracking targets (means). The face-shape error must beat the
-mean face's (the same fit with the identity pinned by its prior: 3.07 mm on these seeds, 2.89 mm
-fitted); the 3 mm target itself is missed by the mean over 32 people (3.04 mm, docs/tracking.md).
-Skips when mediapipe is not installed.
+seeds 1-8, apart from the 300-379 the shipped landmark offsets and bias modes were calibrated on):
+the tracking targets, as means over the subjects (face shape 2.59 mm, rotation 2.45 deg measured;
+over 32 people 2.70 mm and 2.08 deg, docs/tracking.md), and a face shape clearly better than the
+mean face's (the same fit with the identity pinned by its prior: 3.08 mm). Skips when mediapipe is
+not installed.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ def test_mediapipe_path_pose_within_target(accuracy):
     assert fit["reprojection_px"].mean() <= 1.0, fit["reprojection_px"]
 
 
-def test_mediapipe_path_face_shape_beats_the_mean_face(accuracy):
+def test_mediapipe_path_face_shape_within_target_and_beats_the_mean_face(accuracy):
     fit, mean_face = accuracy["fit"], accuracy["mean_face"]
-    assert fit["shape_mm"].mean() < mean_face["shape_mm"].mean() - 0.1, (fit["shape_mm"], mean_face["shape_mm"])
+    assert fit["shape_mm"].mean() <= 3.0, fit["shape_mm"]
+    assert fit["shape_mm"].mean() < mean_face["shape_mm"].mean() - 0.2, (fit["shape_mm"], mean_face["shape_mm"])
     assert fit["mesh_mm"].mean() < mean_face["mesh_mm"].mean(), (fit["mesh_mm"], mean_face["mesh_mm"])
 
 

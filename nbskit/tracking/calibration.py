@@ -1,18 +1,24 @@
 """Measure where MediaPipe puts its landmarks relative to the paired model vertices, on synthetic
-subjects whose meshes and poses are exact, and ship the result as the table's `offsets`.
+subjects whose meshes and poses are exact, and ship the result in the correspondence table.
 
-A landmark's vertex is the nearest one on renders of the *mean* face (see `correspondence`). Over
-many people, MediaPipe's point sits off that vertex by a vector that is partly the same for
-everyone: ~1.2 px of the ~1.6 px RMS static landmark bias on 256-pixel ICT renders, the rest
-depending on the person. The common part is a property of the pairing, not of the person, so it is
-measured once, as one head-frame offset per landmark (least squares over all frames of all
-subjects through the projection's Jacobian; a small ridge keeps the depth component, which
-near-frontal views barely see, near zero), and the fit adds it to the vertex.
+A landmark's vertex is the nearest one on renders of the *mean* face (see `correspondence`). On
+other people MediaPipe's point sits off that vertex, by ~1.6 px RMS over a clip of 256-pixel ICT
+renders, as large as what a person's face shape itself moves the landmarks. Per subject, the
+static part is one head-frame offset per landmark (least squares over the subject's frames
+through the projection's Jacobian; a small ridge keeps the depth component, which near-frontal
+views barely see, near zero). Over many subjects:
 
-    python -m nbskit.tracking.calibration [--first-seed 100] [--subjects 40] [--frames 40]
+- `offsets`, their mean, is the same for everyone (~1.2 px: the landmark's definition differs
+  from its vertex's); the fit adds it to the vertex;
+- `bias_modes`, the main directions in which they vary from person to person, each scaled by its
+  standard deviation; the fit gives every clip free coefficients on them with a N(0,1) prior, so a
+  person's bias along them is not mistaken for face shape (the bias is correlated across the
+  face: on 40 people, 5 directions held two thirds of its variance).
 
-rewrites `correspondence_tables/<model>.json` in place (about 3 minutes on 2 cores). The seeds must
-stay apart from those the tracking benchmark and tests evaluate on (1-8 and 3).
+    python -m nbskit.tracking.calibration [--first-seed 300] [--subjects 80] [--frames 40]
+
+rewrites `correspondence_tables/<model>.json` in place (about 5 minutes on 2 cores). The seeds must
+stay apart from those the tracking benchmark, docs and tests evaluate on (1-8, 3, 140-151, 200-211).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from nbskit.tracking.correspondence import TABLE_DIR, Correspondence
 
 RIDGE = 1e-3  # relative to the mean curvature of the least-squares problem
 RENDER_SIZE = 256  # pixels: the tracking benchmark's synthetic subjects
-FIRST_SEED, SUBJECTS, FRAMES = 100, 40, 40
+FIRST_SEED, SUBJECTS, FRAMES = 300, 80, 40
+MAX_BIAS_MODES = 30  # stored; the fit uses the first FitConfig.bias_modes (20) of them
 
 
 def projection_jacobian(head_to_camera: np.ndarray, camera_matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -43,28 +50,38 @@ def projection_jacobian(head_to_camera: np.ndarray, camera_matrix: np.ndarray, p
     return d_pixel_d_camera @ rotation[:, None]
 
 
-def calibrate_offsets(correspondence: Correspondence, subjects) -> np.ndarray:
-    """Offsets [L,3] (metres, head frame) that best move the paired vertices onto the landmarks.
+def subject_offsets(pairing: Correspondence, truth, track) -> np.ndarray:
+    """Head-frame offsets [L,3] (metres) that best move one subject's paired vertices onto its
+    landmarks over its frames (pairing: vertices only, no offsets; track: a LandmarkTrack)."""
+    vertices = pairing.landmark_points(truth.vertices().astype(np.float64))
+    found = track.found
+    if not found.any():
+        raise ValueError(f"subject of seed {truth.seed}: MediaPipe found no face in any frame")
+    residual = track.points[found][:, pairing.landmarks] - truth.project_points(vertices)[found]  # [N,L,2]
+    jacobian = projection_jacobian(truth.head_to_camera, truth.camera_matrix, vertices)[found]
+    normal = np.einsum("npca,npcb->pab", jacobian, jacobian)
+    right = np.einsum("npca,npc->pa", jacobian, residual)
+    ridge = RIDGE * np.trace(normal, axis1=1, axis2=2).mean() / 3
+    return np.linalg.solve(normal + ridge * np.eye(3), right[..., None])[..., 0]
 
-    subjects: iterable of (SyntheticTruth, LandmarkTrack); the correspondence's own offsets are
-    ignored (the result replaces them).
+
+def calibrate_landmarks(correspondence: Correspondence, subjects, max_modes: int = MAX_BIAS_MODES) -> Correspondence:
+    """The correspondence with `offsets` [L,3] and `bias_modes` [M,L,3] measured on subjects.
+
+    subjects: iterable of (SyntheticTruth, LandmarkTrack); the correspondence's own offsets and
+    modes are ignored. M = min(max_modes, subjects - 1).
     """
     pairing = Correspondence(correspondence.landmarks, correspondence.vertices, correspondence.iris_landmarks,
                              correspondence.iris_vertices)
-    count = len(pairing.landmarks)
-    normal = np.zeros((count, 3, 3))
-    right = np.zeros((count, 3))
-    for truth, track in subjects:
-        points, found = track.points, track.found
-        vertices = pairing.landmark_points(truth.vertices().astype(np.float64))
-        residual = points[:, pairing.landmarks, :2] - truth.project_points(vertices)  # [N,L,2]
-        jacobian = projection_jacobian(truth.head_to_camera, truth.camera_matrix, vertices)[found]
-        normal += np.einsum("npca,npcb->pab", jacobian, jacobian)
-        right += np.einsum("npca,npc->pa", jacobian, residual[found])
-    if not normal.any():
-        raise ValueError("calibrate_offsets: no subject had a frame with landmarks")
-    ridge = RIDGE * np.trace(normal, axis1=1, axis2=2).mean() / 3
-    return np.linalg.solve(normal + ridge * np.eye(3), right[..., None])[..., 0]
+    per_subject = np.stack([subject_offsets(pairing, truth, track) for truth, track in subjects])  # [S,L,3]
+    offsets = per_subject.mean(axis=0)
+    deviations = (per_subject - offsets).reshape(len(per_subject), -1)
+    count = min(max_modes, len(per_subject) - 1)
+    _, singular, directions = np.linalg.svd(deviations, full_matrices=False)
+    spread = singular[:count, None] / np.sqrt(max(len(per_subject) - 1, 1))  # standard deviation per mode
+    modes = (directions[:count] * spread).reshape(count, *offsets.shape)
+    return Correspondence(pairing.landmarks, pairing.vertices, pairing.iris_landmarks, pairing.iris_vertices,
+                          offsets, modes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds = range(args.first_seed, args.first_seed + args.subjects)
     with tempfile.TemporaryDirectory(prefix="nbskit-calibration-") as work:
         subjects = synthetic_tracks(seeds, args.frames, RENDER_SIZE, Path(work), model.name)
-        offsets = calibrate_offsets(correspondence, subjects)
-    calibrated = Correspondence(correspondence.landmarks, correspondence.vertices, correspondence.iris_landmarks,
-                                correspondence.iris_vertices, offsets)
+        calibrated = calibrate_landmarks(correspondence, subjects)
     calibrated.save(table, model.name, model.num_vertices)
-    print(f"wrote {table}: {len(offsets)} offsets, RMS {1000 * np.sqrt((offsets**2).sum(-1).mean()):.2f} mm")
+    rms_mm = lambda array: 1000 * np.sqrt((array**2).sum(-1).mean())
+    print(f"wrote {table}: {len(calibrated.offsets)} offsets (RMS {rms_mm(calibrated.offsets):.2f} mm), "
+          f"{len(calibrated.bias_modes)} bias modes (RMS {rms_mm(calibrated.bias_modes):.2f} mm)")
     return 0
 
 

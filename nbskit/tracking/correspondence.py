@@ -9,10 +9,12 @@ is not on MediaPipe's face oval, whose points slide along the silhouette as the 
 A paired vertex is only where the landmark lands on the mean face. On faces of other people,
 MediaPipe's points sit off their vertices by an amount that is partly the same for everyone (the
 landmark's definition differs from the vertex's): `offsets` holds that common part, a head-frame
-vector per landmark measured on synthetic subjects with known meshes (`nbskit.tracking.calibration`).
+vector per landmark, and `bias_modes` how it varies between people, both measured on synthetic
+subjects with known meshes (`nbskit.tracking.calibration`).
 
 The ICT table is derived once (`python -m nbskit.tracking.calibration`) and shipped as a small JSON
-file (`correspondence_tables/ict.json`, a few kB); other models derive theirs at run time, without offsets.
+file (`correspondence_tables/ict.json`, ~300 kB with its bias modes); other models derive theirs at run
+time, without offsets or bias modes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Correspondence:
 
     iris_landmarks [2] / iris_vertices [2]: the two iris centres, fitted only to the gaze shapes.
     offsets [L,3] metres, head frame: where the landmark sits relative to its vertex (zeros: on it).
+    bias_modes [M,L,3] metres: how that offset varies between people, one standard deviation per mode.
     """
 
     landmarks: np.ndarray
@@ -50,13 +53,17 @@ class Correspondence:
     iris_landmarks: np.ndarray
     iris_vertices: np.ndarray
     offsets: np.ndarray = field(default=None)
+    bias_modes: np.ndarray = field(default=None)
 
     def __post_init__(self):
-        if self.offsets is None:
-            self.offsets = np.zeros((len(self.landmarks), 3))
-        self.offsets = np.asarray(self.offsets, np.float64)
-        if self.offsets.shape != (len(self.landmarks), 3):
-            raise ValueError(f"Correspondence: offsets must be [{len(self.landmarks)},3], got {self.offsets.shape}")
+        count = len(self.landmarks)
+        self.offsets = np.zeros((count, 3)) if self.offsets is None else np.asarray(self.offsets, np.float64)
+        self.bias_modes = (np.zeros((0, count, 3)) if self.bias_modes is None
+                           else np.asarray(self.bias_modes, np.float64))
+        if self.offsets.shape != (count, 3):
+            raise ValueError(f"Correspondence: offsets must be [{count},3], got {self.offsets.shape}")
+        if self.bias_modes.ndim != 3 or self.bias_modes.shape[1:] != (count, 3):
+            raise ValueError(f"Correspondence: bias_modes must be [M,{count},3], got {self.bias_modes.shape}")
 
     def landmark_points(self, vertices: np.ndarray) -> np.ndarray:
         """Where the landmarks sit on meshes [...,V,3] (head frame): their vertices plus offsets -> [...,L,3]."""
@@ -66,7 +73,7 @@ class Correspondence:
         payload = {"model": model_name, "num_vertices": num_vertices,
                    "landmarks": self.landmarks.tolist(), "vertices": self.vertices.tolist(),
                    "iris_landmarks": self.iris_landmarks.tolist(), "iris_vertices": self.iris_vertices.tolist(),
-                   "offsets": np.round(self.offsets, 6).tolist()}
+                   "offsets": np.round(self.offsets, 6).tolist(), "bias_modes": np.round(self.bias_modes, 6).tolist()}
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(payload))
         temporary.replace(path)
@@ -78,7 +85,7 @@ class Correspondence:
             raise ValueError(f"{path}: table is for a model with {payload['num_vertices']} vertices, "
                              f"got one with {num_vertices}")
         indices = (np.asarray(payload[key], np.int64) for key in ("landmarks", "vertices", "iris_landmarks", "iris_vertices"))
-        return cls(*indices, offsets=payload.get("offsets"))
+        return cls(*indices, offsets=payload.get("offsets"), bias_modes=payload.get("bias_modes"))
 
 
 def face_oval_landmarks() -> np.ndarray:

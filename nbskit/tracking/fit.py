@@ -3,7 +3,9 @@
 Unknowns, all frames at once:
     per frame: rotation (axis-angle increment on a PnP start), translation [3] metres,
                expression [K] kept in [0,1] (active set + projection);
-    shared:    log focal length (pixels, principal point at the image centre), identity [I].
+    shared:    log focal length (pixels, principal point at the image centre), identity [I], and
+               the landmark bias [M] along the correspondence's bias modes (how MediaPipe's points
+               sit off the model's differs between people; see nbskit.tracking.calibration).
 
 Each Levenberg-Marquardt step linearises the landmark residuals (Huber via iteratively
 reweighted least squares) and solves the normal equations exactly for the arrowhead structure:
@@ -25,6 +27,8 @@ Priors and what they fix:
     left/right coupling            one-sided landmark noise otherwise becomes asymmetric expressions
     identity (Gaussian)            identity and expression are not separable from one frame, and
                                    the landmarks' own bias would otherwise be fitted as face shape
+    landmark bias (Gaussian)       the part of that bias that is correlated across the face, measured
+                                   on synthetic people, gets its own coefficients (N(0,1) per mode)
     gaze from irises only          eye-look shapes see only the iris centres, so they cannot absorb
                                    eyelid or pose errors (and the iris cannot pull the pose)
 """
@@ -80,7 +84,11 @@ class FitConfig:
     # initial_landmark_bias_px (exact landmarks leave ~0 and keep a weak prior; MediaPipe's ~1.2 px)
     landmark_bias_px: float | None = None
     initial_landmark_bias_px: float = 0.5
-    refit_iterations: int = 6  # LM iterations of the face stage after the bias was measured
+    # how many of the correspondence's landmark bias modes (MediaPipe's bias, person by person) get
+    # coefficients. 0 for landmarks without that bias (e.g. projected ground truth): with nothing
+    # to tell a bias from a face, the modes would take part of the face shape
+    bias_modes: int = 20
+    refit_iterations: int = 6  # LM iterations of the face stage with the bias modes, after the bias was measured
     iris: float = 1.0
     # depth stage (with [N,478,3] input): MediaPipe's per-landmark relative depth (its z) against
     # the model's, weight of a depth pixel against an image pixel. Its static part is MediaPipe's
@@ -169,17 +177,25 @@ def centred_depths(depths: np.ndarray, columns: np.ndarray, mask: torch.Tensor) 
 
 
 class LandmarkBasis:
-    """The model restricted to the fitted vertices (fast): neutral [P,3], deltas [K,P,3], [I,P,3];
-    offsets [P,3] (metres, head frame) move the points off their vertices (see Correspondence)."""
+    """The model restricted to the fitted vertices (fast): neutral [P,3], deltas [K,P,3], and the
+    shared shape modes [I+M,P,3]: the model's identity modes, then M bias modes (see Correspondence).
 
-    def __init__(self, model, vertex_indices: np.ndarray, offsets: np.ndarray | None = None):
+    offsets [P,3] (metres, head frame) move the points off their vertices; bias_modes [M,P,3]
+    (default: M zero modes) are how that offset varies between people.
+    """
+
+    def __init__(self, model, vertex_indices: np.ndarray, offsets: np.ndarray | None = None,
+                 bias_modes: np.ndarray | None = None, num_bias_modes: int = 0):
         take = lambda array: torch.as_tensor(np.asarray(array, np.float64)[..., vertex_indices, :])
         self.neutral = take(model.neutral)
         if offsets is not None:
             self.neutral = self.neutral + torch.as_tensor(offsets, dtype=DTYPE)
         self.expression = take(model.expression_deltas)
         identity = getattr(model, "identity_deltas", None)
-        self.identity = take(identity) if identity is not None else torch.zeros(0, len(vertex_indices), 3, dtype=DTYPE)
+        identity = take(identity) if identity is not None else torch.zeros(0, len(vertex_indices), 3, dtype=DTYPE)
+        if bias_modes is None:
+            bias_modes = torch.zeros(num_bias_modes, len(vertex_indices), 3, dtype=DTYPE)
+        self.identity = torch.cat([identity, torch.as_tensor(bias_modes, dtype=DTYPE)])
 
     def vertices(self, expression: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
         """expression [N,K], identity [I] -> head-frame points [N,P,3]."""
@@ -301,7 +317,8 @@ def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, fo
     subset = with_face[np.linspace(0, len(with_face) - 1, min(config.focal_search_frames, len(with_face))).astype(int)]
     # a fixed identity prior, so that the candidates' losses compare like with like
     search = replace(config, rigid_iterations=config.search_iterations, iterations=config.search_iterations,
-                     gaze_iterations=0, depth_iterations=0, landmark_bias_px=config.starting_landmark_bias())
+                     refit_iterations=0, gaze_iterations=0, depth_iterations=0,
+                     landmark_bias_px=config.starting_landmark_bias())
     losses = []
     for fraction in tqdm(config.focal_candidates, desc="fit: focal search", disable=not progress, leave=False):
         trial = LandmarkFit(model, correspondence, points[subset], found[subset], image_size, search, fraction * size)
@@ -325,8 +342,12 @@ class LandmarkFit:
         self.centre = torch.tensor([width / 2, height / 2], dtype=DTYPE)
         rotation0, translation0 = initial_poses(model, correspondence, points, found, focal, self.centre.numpy())
         self.num_frames, self.num_expressions = len(points), len(model.expression_names)
-        self.face = LandmarkBasis(model, correspondence.vertices, correspondence.offsets)
-        self.iris = LandmarkBasis(model, correspondence.iris_vertices)
+        # the bias modes are shared unknowns like the identity, with the same N(0,1) prior, that
+        # move only the face landmarks
+        bias_modes = correspondence.bias_modes[:config.bias_modes]
+        self.face = LandmarkBasis(model, correspondence.vertices, correspondence.offsets, bias_modes)
+        self.iris = LandmarkBasis(model, correspondence.iris_vertices, num_bias_modes=len(bias_modes))
+        self.num_model_identities = self.face.identity.shape[0] - len(bias_modes)
         self.face_targets = torch.as_tensor(points[:, correspondence.landmarks, :2], dtype=DTYPE)
         self.iris_targets = torch.as_tensor(points[:, correspondence.iris_landmarks, :2], dtype=DTYPE)
         self.depth_mask = torch.zeros(len(correspondence.landmarks), dtype=DTYPE)
@@ -491,9 +512,11 @@ class LandmarkFit:
 
     # ----------------------------------------------------------------------------------- solver
     def run(self, fit_focal: bool, progress: bool) -> FitResult:
-        """Rigid stage, face stage (everything but gaze), the face stage again with the identity
-        prior set from the measured landmark bias (unless FitConfig gives it), with measured depths
-        a depth stage (the face stage with their changes over the clip added), gaze stage."""
+        """Rigid stage, face stage (everything but gaze and the bias modes), the face stage again
+        with the bias modes and with the identity prior set from the measured landmark bias (unless
+        FitConfig gives it), with measured depths a depth stage (that, with their changes over the
+        clip added), gaze stage. The bias modes join only once the face stage has found a face:
+        where the landmarks are exact it already fits them, and the modes stay at zero."""
         size = 6 + self.num_expressions
         pose = torch.zeros(size, dtype=torch.bool)
         pose[:6] = True
@@ -501,15 +524,18 @@ class LandmarkFit:
         shared_focal[0] = fit_focal
         everything = pose.clone()
         everything[6:] = ~self.gaze
+        shared_face = shared_focal.clone()
+        shared_face[1:1 + self.num_model_identities] = True
         shared_all = shared_focal.clone()
         shared_all[1:] = True
         gaze_only = torch.zeros(size, dtype=torch.bool)
         gaze_only[6:] = self.gaze
         config = self.config
         self.levenberg_marquardt(pose, shared_focal, False, config.rigid_iterations, "fit: rigid", progress)
-        self.levenberg_marquardt(everything, shared_all, False, config.iterations, "fit: face", progress)
-        if config.landmark_bias_px is None and config.refit_iterations:
-            self.set_landmark_bias(self.measured_landmark_bias())
+        self.levenberg_marquardt(everything, shared_face, False, config.iterations, "fit: face", progress)
+        if config.refit_iterations:
+            if config.landmark_bias_px is None:
+                self.set_landmark_bias(self.measured_landmark_bias())
             self.levenberg_marquardt(everything, shared_all, False, config.refit_iterations, "fit: refit", progress)
         if self.measured_depths is not None:
             self.depth_targets = self.measured_depths - self.static_depth_bias()
@@ -683,6 +709,6 @@ class LandmarkFit:
             error = (project(camera, state["log_focal"].exp(), self.centre) - self.face_targets).norm(dim=-1).mean(-1)
         error = np.where(self.found.numpy() > 0, error.numpy(), np.nan)
         return FitResult(state["rotation"].numpy().copy(), state["translation"].numpy().copy(),
-                         float(state["log_focal"].exp()), state["identity"].numpy().copy(),
+                         float(state["log_focal"].exp()), state["identity"][:self.num_model_identities].numpy().copy(),
                          state["expression"].numpy().copy(), error, list(self.history),
                          {name: float(value) for name, value in terms.items()})

@@ -62,9 +62,11 @@ md(r"""
 
 `synthesize_subject` renders the ICT head with known pose, identity and coefficients. MediaPipe
 finds 478 points on each render; `correspondence_for` says which vertex each stable point sits on
-(measured once on renders of the model; points on the face oval slide and are dropped), and by how
-much MediaPipe's point sits off that vertex on people in general: an offset per landmark, measured
-on 40 other synthetic people with `python -m nbskit.tracking.calibration`.
+(measured once on renders of the model; points on the face oval slide and are dropped), and how
+MediaPipe's point sits off that vertex: an offset per landmark that is the same for everyone, and
+"bias modes", the patterns in which it varies from person to person. Both were measured on 80 other
+synthetic people with `python -m nbskit.tracking.calibration`; the fit gives each clip free
+coefficients on the bias modes, so a person's landmark bias is not taken for face shape.
 """)
 code(r"""
 if MODEL is not None:
@@ -80,7 +82,8 @@ if MODEL is not None:
     correspondence = correspondence_for(MODEL)
     exact = truth.exact_landmarks(correspondence)
     print(f"{len(correspondence.landmarks)} of 478 landmarks paired with vertices; offsets "
-          f"{1000 * np.linalg.norm(correspondence.offsets, axis=1).mean():.1f} mm on average")
+          f"{1000 * np.linalg.norm(correspondence.offsets, axis=1).mean():.1f} mm on average; "
+          f"{len(correspondence.bias_modes)} bias modes")
 """)
 code(r"""
 if MODEL is not None and HAVE_MEDIAPIPE:
@@ -98,10 +101,11 @@ md(r"""
 ## 3 · The fit, step by step
 
 `fit_landmarks` optimises all frames at once with Levenberg-Marquardt: a PnP start, a rigid
-stage (pose, and focal unless it is known), then everything, then everything once more with the
-identity prior set from the landmark misfit the previous stage left (MediaPipe's landmarks sit
-~1.2 px from the model's points, an offset per landmark that stays over the clip and would
-otherwise be fitted as face shape; exact landmarks leave ~0 and keep the prior weak). With
+stage (pose, and focal unless it is known), then everything, then everything once more, with the
+bias modes' coefficients and with the identity prior set from the landmark misfit the previous
+stage left (MediaPipe's landmarks sit ~0.5 px from the model's points even after the offsets, a
+pattern per person that stays over the clip and would otherwise be fitted as face shape; exact
+landmarks leave ~0, keep the prior weak and need no bias modes: `FitConfig(bias_modes=0)`). With
 MediaPipe's depths (its z) a depth stage follows: their static part is the network's idea of a
 face and is removed per landmark; how they change over the clip pins the head's pitch, which the
 2D points under-report.
@@ -119,7 +123,7 @@ if MODEL is not None:
     from nbskit.tracking.evaluation import mesh_error_mm, rotation_error_deg, shape_correlations
     from nbskit.tracking.fit import FitConfig, fit_landmarks
 
-    config = FitConfig(focal=float(truth.camera_matrix[0, 0]))
+    config = FitConfig(focal=float(truth.camera_matrix[0, 0]), bias_modes=0)  # exact: no MediaPipe bias
     start = time.process_time()
     exact_fit = fit_landmarks(MODEL, correspondence, exact, np.ones(FRAMES, bool), truth.image_size, config,
                               progress=False)
