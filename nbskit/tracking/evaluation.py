@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from nbskit.tracking.correspondence import OPENCV_TO_OPENGL, Correspondence
-from nbskit.tracking.fit import FitResult
+from nbskit.tracking.fit import FitResult, relative_depth
 
 TRACKED_SHAPES = {"jawOpen": ("jawOpen",), "eyeBlink": ("eyeBlink_L", "eyeBlink_R"),
                   "mouthSmile": ("mouthSmile_L", "mouthSmile_R")}
@@ -75,10 +76,11 @@ class SyntheticTruth:
     def exact_depths(self, correspondence: Correspondence, num_points: int = 478) -> np.ndarray:
         """MediaPipe-ordered relative depths [N,478] of the paired landmarks (others 0), in pixels at
         the landmarks' mean depth, like MediaPipe's z times the image width."""
-        depth = self.camera_points(correspondence.landmark_points(self.vertices()))[..., 2]
-        mean = depth.mean(-1, keepdims=True)
+        camera = torch.as_tensor(self.camera_points(correspondence.landmark_points(self.vertices())))
+        every_landmark = torch.ones(len(correspondence.landmarks), dtype=camera.dtype)
         depths = np.zeros((len(self.expression), num_points), np.float32)
-        depths[:, correspondence.landmarks] = self.camera_matrix[0, 0] * (depth - mean) / mean
+        depths[:, correspondence.landmarks] = relative_depth(camera, torch.tensor(self.camera_matrix[0, 0]),
+                                                             every_landmark).numpy()
         return depths
 
     def exact_landmarks(self, correspondence: Correspondence, num_points: int = 478) -> np.ndarray:

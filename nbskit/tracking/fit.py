@@ -704,9 +704,7 @@ class LandmarkFit:
                      "depths": self.data_term(state, self.face, self.face_targets, 1.0, self.depth_targets) - landmarks,
                      "iris": self.data_term(state, self.iris, self.iris_targets, self.config.iris),
                      **self.prior_terms(state)}
-            head = self.face.vertices(state["expression"], state["identity"])
-            camera = head @ state["rotation"].transpose(1, 2) + state["translation"][:, None]
-            error = (project(camera, state["log_focal"].exp(), self.centre) - self.face_targets).norm(dim=-1).mean(-1)
+            error = (self.project_landmarks(state, self.face)[3] - self.face_targets).norm(dim=-1).mean(-1)
         error = np.where(self.found.numpy() > 0, error.numpy(), np.nan)
         return FitResult(state["rotation"].numpy().copy(), state["translation"].numpy().copy(),
                          float(state["log_focal"].exp()), state["identity"][:self.num_model_identities].numpy().copy(),

@@ -74,11 +74,11 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     from nbskit.tracking.masks import head_masks, neck_cut_points
     from nbskit.tracking.report import overlay_frames, write_report
 
-    if test_split not in TEST_SPLITS:
-        raise ValueError(f"test split must be one of {TEST_SPLITS}, got {test_split!r}")
     frames, fps = read_video(video, max_frames)
     if test_frames >= len(frames):
         raise VideoError(f"{video}: {len(frames)} frames cannot hold {test_frames} test frames and a training set")
+    held_out = np.zeros(len(frames), bool)
+    held_out[test_frame_indices(len(frames), test_frames, test_split)] = True  # checks test_split before the work
     boxes, box_found = detect_face_boxes(frames)
     if box_found.mean() < MIN_FACE_FRACTION:
         raise VideoError(f"{video}: a face was detected in {box_found.sum()} of {len(frames)} frames; "
@@ -108,8 +108,6 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     aabb = np.stack([vertices.min(axis=(0, 1)) - AABB_PADDING, vertices.max(axis=(0, 1)) + AABB_PADDING])
     intrinsics = Intrinsics(width=size, height=size, fl_x=fit.focal, fl_y=fit.focal, cx=size / 2, cy=size / 2)
     cameras = fit.camera_to_world_opengl()
-    held_out = np.zeros(len(frames), bool)
-    held_out[test_frame_indices(len(frames), test_frames, test_split)] = True
     extra = {"tracking": {"video": Path(video).name, "model": head.name, "fps": fps, "test_split": test_split,
                           "identity": fit.identity.tolist(), "crop": [crop.x0, crop.y0, crop.side]}}
     with SubjectWriter(out, intrinsics, aabb, list(head.expression_names), extra=extra) as writer:
