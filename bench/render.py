@@ -109,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     intrinsics = scene["intrinsics"]
     size = f"{intrinsics.width}x{intrinsics.height}"
     backends = args.backends.split(",") if args.backends else available_render_backends(device)
+    chunks = chunk_sizes(args.chunks, intrinsics)
     rows = []
     for backend in backends:
-        for chunk in chunk_sizes(args.chunks, intrinsics):
+        for chunk in chunks:
             config = RenderConfig(march=scene["march"], chunk_rays=chunk, backend=backend)
 
             def render(config=config):

@@ -26,7 +26,14 @@ from pathlib import Path
 
 import torch
 
-from bench.common import DEFAULT_OUT_DIR, apply_thread_setting, report, run_script, synchronize
+from bench.common import (
+    DEFAULT_OUT_DIR,
+    add_output_arguments,
+    apply_thread_setting,
+    report,
+    run_script,
+    synchronize,
+)
 
 NEVER = 10**9  # eval/checkpoint interval that the trainer never reaches inside the budget
 TABLE_COLUMNS = [("train_s", "train s", ".1f"), ("step", "step", ","), ("psnr", "PSNR dB", ".2f")]
@@ -49,9 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_OUT_DIR / "time_to_psnr_run",
                         help="run folder written at the end (config, checkpoint, log)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--progress", action="store_true", help="show the trainer's progress bar")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR / "time_to_psnr.json", help="JSON results file")
+    add_output_arguments(parser, "time_to_psnr.json")
 
 
 def mean_psnr(trainer, frames: int) -> float:

@@ -66,6 +66,7 @@ def masked_psnr(run, split: str, frame_count: int) -> dict:
     image, inside the head mask and outside it (where the target is the plain background), and the
     mean fraction of pixels where the render's opacity (> 0.5) disagrees with the mask."""
     from nbskit.train.dataset import load_frames
+    from nbskit.train.metrics import psnr_from_mse
 
     frames = load_frames(run.subject, split, run.config.max_image_size, run.config.background, False)
     rows = np.unique(np.linspace(0, len(frames) - 1, min(frame_count, len(frames))).astype(int))
@@ -79,7 +80,7 @@ def masked_psnr(run, split: str, frame_count: int) -> dict:
         squared["inside"].append(error[head].mean())
         squared["outside"].append(error[~head].mean())
         disagreement.append(float(((out["opacity"].numpy() > 0.5) != head).mean()))
-    psnr = {f"psnr_{key}": float(np.mean(-10 * np.log10(np.maximum(values, 1e-10)))) for key, values in squared.items()}
+    psnr = {f"psnr_{key}": float(np.mean([psnr_from_mse(value) for value in values])) for key, values in squared.items()}
     return {"frames": len(rows), **psnr, "opacity_mask_disagreement": float(np.mean(disagreement))}
 
 

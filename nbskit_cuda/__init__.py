@@ -17,6 +17,7 @@ ahead of time; ``nbskit doctor`` reports what is available and why not.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import platform
@@ -105,6 +106,7 @@ def source_hash(kind: str) -> str:
     return digest.hexdigest()[:SOURCE_HASH_CHARS]
 
 
+@functools.cache  # read once per process: the build key is asked for several times per load
 def cpu_signature() -> str:
     """What -march=native compiles for: the CPU model and instruction-set flags (Linux), else the
     architecture name. A cache shared between different machines then keeps one build per CPU."""

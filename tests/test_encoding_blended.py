@@ -42,10 +42,9 @@ def test_gradients_reach_tables_and_coefficients():
 
 def probe_rows(num_tables, generator):
     """The occupancy grid's probes: the neutral row and one row per basis at a positive value."""
-    rows = torch.zeros(num_tables, num_tables)
-    rows[:, 0] = 1.0
-    rows[1:, 1:] = torch.diag(torch.rand(num_tables - 1, generator=generator) + 0.1)
-    return rows
+    from nbskit.render.occupancy import expression_probe_coefficients
+
+    return expression_probe_coefficients(torch.rand(num_tables - 1, generator=generator) + 0.1, "expression")
 
 
 @pytest.mark.parametrize("backend", ["torch", None])

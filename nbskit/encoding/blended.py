@@ -13,7 +13,7 @@ from torch import nn
 
 from .backends import ENCODE_BLENDED, HASH_ENCODE, select_encoder_backend
 from .config import HashGridConfig
-from .hashgrid import check_encode_inputs, hash_encode_torch
+from .hashgrid import CORNERS_PER_CELL, check_encode_inputs, hash_encode_torch
 
 INIT_RANGE = 1e-4  # tables start as U(-1e-4, 1e-4), as in the paper
 
@@ -65,7 +65,7 @@ def sparse_terms(coefficients: torch.Tensor, num_samples: int, config: HashGridC
     if num_rows <= 1 or coefficients.requires_grad:
         return None
     blend_cost = num_rows * num_tables * config.total_entries * config.features
-    lookup_cost = num_samples * config.levels * 8 * MULTIPLY_ADDS_PER_TOUCH  # per raw table beyond the first
+    lookup_cost = num_samples * config.levels * CORNERS_PER_CELL * MULTIPLY_ADDS_PER_TOUCH  # per raw table beyond the first
     if lookup_cost >= blend_cost:
         return None  # even two terms per row lose: skip counting them (a device sync on a GPU)
     nonzero = coefficients.detach() != 0

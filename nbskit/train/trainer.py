@@ -130,6 +130,7 @@ class Trainer:
         self.grid.load_state_dict(state["grid"])
         restore_rng_states(state["rng"])
         self.history = state["history"]
+        self.history.setdefault("cpu_seconds_per_stage", {})  # runs saved before CPU time was kept
         self.step = state["step"]
         return True
 
@@ -238,13 +239,13 @@ class Trainer:
         writes are not training cost, so timed comparisons such as the paper's Fig. 8 leave them out)."""
         name = STAGE_NAMES[stage - 1]
         for key, seconds in (("seconds_per_stage", wall), ("cpu_seconds_per_stage", cpu)):
-            totals = self.history.setdefault(key, {})  # runs saved before CPU time was kept lack it
+            totals = self.history[key]
             totals[name] = totals.get(name, 0.0) + seconds
 
     def training_seconds(self) -> tuple[float, float]:
         """(wall, process-CPU) seconds spent in training steps so far, all stages together."""
         return (sum(self.history["seconds_per_stage"].values()),
-                sum(self.history.get("cpu_seconds_per_stage", {}).values()))
+                sum(self.history["cpu_seconds_per_stage"].values()))
 
     def fit(self, until: int | None = None, callback: Callable[[dict], None] | None = None) -> dict:
         """Train from ``self.step`` to ``until`` (default ``total_steps``); returns the history.
