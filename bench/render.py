@@ -81,14 +81,15 @@ def random_scene(args: argparse.Namespace, device: torch.device) -> dict:
 
 
 def trained_scene(run_dir: str, device: torch.device) -> dict:
-    """render_image's arguments for the first test frame of a trained run."""
-    from nbskit.train.dataset import load_frames
+    """render_image's arguments for the first test frame of a trained run (its camera and
+    coefficients only: the split's images are not loaded)."""
     from nbskit.train.run import load_run
 
     run = load_run(run_dir, device=str(device))
-    frames = load_frames(run.subject, "test", run.config.max_image_size, run.config.background, progress=False)
-    return {"model": run.model, "grid": run.grid, "intrinsics": frames.intrinsics, "c2w": frames.c2w[0],
-            "w": frames.expressions[0], "background": frames.background.to(device),
+    first = run.subject.indices("test")[:1]
+    return {"model": run.model, "grid": run.grid, "intrinsics": run.intrinsics,
+            "c2w": torch.from_numpy(run.subject.camera_to_world(first))[0],
+            "w": torch.from_numpy(run.subject.expressions(first))[0], "background": run.background().to(device),
             "march": run.render_config.march, "label": f"trained run {run_dir} (step {run.step}), test frame 0"}
 
 
