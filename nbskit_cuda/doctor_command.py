@@ -51,12 +51,10 @@ def backend_lines(build: bool) -> list[str]:
     from nbskit.render import backends as render
 
     lines = []
-    # Both registry modules answer backend_is_available / unavailable_reason for their backends.
-    for title, module, entries in (
-        ("encoding", encoding, encoding.encoder_backends()),
-        ("render", render, render.render_backends()),
-    ):
-        for name, entry in sorted(entries.items(), key=lambda item: -item[1].priority):
+    # Both registry modules answer backends_by_priority / backend_is_available / unavailable_reason.
+    for title, module in (("encoding", encoding), ("render", render)):
+        for entry in module.backends_by_priority():
+            name = entry.name
             if build or name == "torch":
                 ok = module.backend_is_available(name)
                 why = "" if ok else module.unavailable_reason(name)

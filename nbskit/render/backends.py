@@ -69,6 +69,7 @@ def register_render_backend(
 # All registered backends by name (loads the compiled ones if installed), whether one can run here
 # (probed once per process), and why not.
 render_backends = _REGISTRY.entries
+backends_by_priority = _REGISTRY.by_priority
 backend_is_available = _REGISTRY.is_available
 unavailable_reason = _REGISTRY.unavailable_reason
 
