@@ -2,7 +2,7 @@
 
 A monocular video of one person becomes a semantic head model: a mean hash table plus K
 expression-basis hash tables, blended by expression coefficients, decoded by a small MLP and
-volume-rendered. See ``DESIGN`` in ``docs/architecture.md`` for the map of the package.
+volume-rendered. See ``docs/architecture.md`` for the map of the package.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: locations of the shared assets that live beside the checkout."""
+"""Shared pytest fixtures: the reference assets that ship with the repository."""
 
 from __future__ import annotations
 
@@ -7,20 +7,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+GOLDEN_DIR = REPO / "tests" / "data" / "golden"
+ICT_NPZ = REPO / "data" / "ict_facekit_light" / "ict_light_v1.npz"
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
-    path = SHARED / "golden"
-    if not path.is_dir():
-        pytest.skip(f"golden vectors not found at {path}")
-    return path
+    """Vectors written by the original CUDA hash encoder (inputs, tables, features, gradients)."""
+    assert GOLDEN_DIR.is_dir(), f"golden vectors missing from the repository: {GOLDEN_DIR}"
+    return GOLDEN_DIR
 
 
 @pytest.fixture(scope="session")
 def ict_npz() -> Path:
-    path = SHARED / "ict_facekit_light" / "ict_light_v1.npz"
-    if not path.is_file():
-        pytest.skip(f"ICT face model not found at {path}")
-    return path
+    """The ICT Face Model Light shipped under data/ict_facekit_light/."""
+    assert ICT_NPZ.is_file(), f"ICT face model missing from the repository: {ICT_NPZ}"
+    return ICT_NPZ

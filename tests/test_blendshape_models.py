@@ -122,9 +122,14 @@ def test_ict_is_scaled_to_metres_and_hides_helper_shells(ict_model, ict_npz):
     assert ict_model.num_identities == 20
 
 
-def test_ict_search_order_env_var_then_shared(monkeypatch, tmp_path, ict_npz):
-    monkeypatch.setenv(ict.ICT_ENV_VAR, str(ict_npz))
-    assert ict.find_ict() == ict_npz
+def test_ict_search_order_env_var_then_bundled(monkeypatch, tmp_path, ict_npz):
+    monkeypatch.delenv(ict.ICT_ENV_VAR, raising=False)
+    assert ict.find_ict() == ict_npz  # the repository's copy, found with no configuration
+    other = tmp_path / "elsewhere" / ict.ICT_FILENAME
+    other.parent.mkdir()
+    other.write_bytes(ict_npz.read_bytes())
+    monkeypatch.setenv(ict.ICT_ENV_VAR, str(other))
+    assert ict.find_ict() == other  # the environment variable comes before the bundled copy
     missing = tmp_path / "nowhere.npz"
     assert ict.find_ict(missing) is None  # an explicit path is never replaced by another location
 
@@ -132,7 +137,7 @@ def test_ict_search_order_env_var_then_shared(monkeypatch, tmp_path, ict_npz):
 def test_ict_missing_error_lists_places_and_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv(ict.ICT_ENV_VAR, str(tmp_path / "env.npz"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(ict, "REPO_ROOT", tmp_path / "checkout")
+    monkeypatch.setattr(ict, "BUNDLED_ICT_DIR", tmp_path / "checkout" / "data")
     with pytest.raises(FileNotFoundError) as caught:
         ICTFaceModel.load()
     message = str(caught.value)

@@ -8,7 +8,7 @@ import torch
 
 from nbskit.encoding import HashGridConfig, corner_loads, encode_blended, grid_index, hash_encode
 
-SMALL_TOLERANCE = 1e-4  # DESIGN.md §4
+SMALL_TOLERANCE = 1e-4  # docs/architecture.md, “Hash encoding”
 PAPER_TOLERANCE = 1e-3  # fine levels amplify 1-ulp differences of exp2f in the original kernel
 
 
@@ -83,7 +83,7 @@ def test_golden_paper_forward_and_table_gradients(paper):
 
 
 def naive_encode(point: np.ndarray, table: np.ndarray, config: HashGridConfig) -> np.ndarray:
-    """One sample, written from DESIGN.md §4 with numpy uint32 arithmetic (wrap-around for free)."""
+    """One sample, written from docs/architecture.md, “Hash encoding” with numpy uint32 arithmetic (wrap-around for free)."""
     primes = np.array([1, 2654435761, 805459861], dtype=np.uint32)
     offsets = config.offsets().numpy()
     features = []

@@ -44,7 +44,7 @@ MLP_LEARNING_RATE = 5e-3
 # Learning rates decay exponentially to this fraction over the run: the last steps average out the
 # noise of random rays instead of jumping around the optimum (about 1 dB).
 FINAL_LEARNING_RATE_FRACTION = 0.1
-MASK_WEIGHT = 0.3  # the mask term of training stage 1 (DESIGN §7) clears the initial fog sooner
+MASK_WEIGHT = 0.3  # the mask term of training stage 1 (docs/architecture.md, “Training”) clears the initial fog sooner
 MIN_PSNR = 25.0
 # The learned grid may exceed the exact one by a little: a fuzzy surface and leftover fog near it.
 MAX_OCCUPANCY_RATIO = 1.25

@@ -1,6 +1,6 @@
 """Reenactment: drive a trained head with another subject's expressions and cameras.
 
-The driver's coefficients are clamped to the *target's* training range (DESIGN §3): a basis was
+The driver's coefficients are clamped to the *target's* training range (docs/architecture.md, “Units and conventions”): a basis was
 only ever seen between its training min and max, and extrapolating it produces artefacts.
 Cameras are used as they are: subject folders fold the head pose into the camera around a head
 fixed near the world origin, so the driver's head motion becomes the target's.

@@ -140,7 +140,7 @@ class BlendedHashGrid(nn.Module):
             :func:`_merge_split_tables`).
     Buffers:
         expression_min, expression_max: [K] range of each coefficient over the training frames;
-            coefficients are clamped to it at every forward pass (DESIGN.md §3).
+            coefficients are clamped to it at every forward pass (docs/architecture.md, “Units and conventions”).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Configuration of a multi-resolution hash grid (DESIGN.md §4, paper Table 1).
+"""Configuration of a multi-resolution hash grid (docs/architecture.md, “Hash encoding”, paper Table 1).
 
 A hash grid has L levels whose resolutions grow geometrically from ``base_resolution`` to
 ``finest_resolution``. Level l stores ``entries(l)`` rows of F features; coarse levels are small

@@ -1,4 +1,4 @@
-"""Multi-resolution hash encoding: the readable PyTorch reference (DESIGN.md §4).
+"""Multi-resolution hash encoding: the readable PyTorch reference (docs/architecture.md, “Hash encoding”).
 
 For each level l a sample x in [0,1]^3 is scaled onto a grid (``pos = x * scale_l + 0.5``), the
 8 corners of its cell are turned into table rows (dense index on coarse levels, a uint32 XOR hash

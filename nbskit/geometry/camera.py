@@ -1,6 +1,6 @@
 """Small camera helpers: rotations, look-at, pinhole projection in nbskit's conventions.
 
-Conventions (DESIGN.md §3): cameras are 4x4 camera-to-world matrices with OpenGL axes (x right,
+Conventions (docs/architecture.md, “Units and conventions”): cameras are 4x4 camera-to-world matrices with OpenGL axes (x right,
 y up, the camera looks down -z). Pixel coordinates are continuous with the centre of pixel
 (column i, row j) at (i + 0.5, j + 0.5); rows grow downwards. Depth is *z-depth*: the distance
 along the camera's viewing axis (-z), not along the ray.

@@ -47,7 +47,7 @@ class DecoderConfig:
 
 @dataclass(frozen=True)
 class NeRFBlendShapeConfig(DecoderConfig):
-    """NeRFBlendShape (DESIGN §5): K+1 blended hash tables, density MLP 64→4×64→1+64 (softplus),
+    """NeRFBlendShape (docs/architecture.md, “Fields and renderer”): K+1 blended hash tables, density MLP 64→4×64→1+64 (softplus),
     colour MLP [SH16, 64]→64→3 (sigmoid).
 
     Attributes:

@@ -1,6 +1,6 @@
 """Camera rays and their intersection with the scene box.
 
-Conventions (DESIGN §3): cameras are 4×4 camera-to-world matrices with OpenGL axes (x right, y up,
+Conventions (docs/architecture.md, “Units and conventions”): cameras are 4×4 camera-to-world matrices with OpenGL axes (x right, y up,
 the camera looks down −z); a pixel (x, y) is hit by the ray through its centre (x + 0.5, y + 0.5);
 pixel rows grow downwards, so a larger row means a *smaller* camera-space y.
 """

@@ -10,7 +10,7 @@ from .composite import composite
 from .marching import MarchConfig, march_rays
 from .rays import generate_rays, ray_aabb_intersect
 
-# White, the colour composited behind the head when a subject has no background (DESIGN §3).
+# White, the colour composited behind the head when a subject has no background (docs/architecture.md, “Units and conventions”).
 DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)
 
 

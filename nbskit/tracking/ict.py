@@ -1,8 +1,9 @@
 """The ICT Face Model Light (ICT-FaceKit, MIT licence) as a ``BlendshapeModel``.
 
 The model is read from ``ict_light_v1.npz``, a compact repack of the upstream OBJ files (array
-layout in ``../shared/ict_facekit_light/README.md`` and in ``nbskit.tracking.assets_command``).
-nbskit never ships the file: ``nbskit assets ict`` downloads and repacks it on a networked machine.
+layout in ``data/ict_facekit_light/README.md`` and in ``nbskit.tracking.assets_command``).
+The repository ships it under ``data/ict_facekit_light/`` with its licence and credits;
+``nbskit assets ict`` rebuilds it from upstream into the user cache on a networked machine.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ ICT_FILENAME = "ict_light_v1.npz"
 ICT_ENV_VAR = "NBSKIT_ICT"
 CENTIMETRES_TO_METRES = 0.01
 REPO_ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_ICT_DIR = REPO_ROOT / "data" / "ict_facekit_light"
 
 # Upstream vertex ranges (inclusive start, exclusive end), from the ICT-FaceKit documentation.
 ICT_VERTEX_RANGES = {
@@ -62,7 +64,7 @@ def ict_search_paths(path: str | os.PathLike | None = None) -> list[Path]:
         candidates.append(Path(path))
     if os.environ.get(ICT_ENV_VAR):
         candidates.append(Path(os.environ[ICT_ENV_VAR]))
-    candidates.append(REPO_ROOT.parent / "shared" / "ict_facekit_light" / ICT_FILENAME)
+    candidates.append(BUNDLED_ICT_DIR / ICT_FILENAME)
     candidates.append(user_cache_dir() / ICT_FILENAME)
     # A directory stands for the npz inside it.
     return [c / ICT_FILENAME if c.is_dir() else c for c in candidates]
@@ -87,8 +89,8 @@ class ICTFaceModel(BlendshapeModel):
     def load(cls, path: str | os.PathLike | None = None) -> ICTFaceModel:
         """Load the model from ``path`` (file or folder) or the default search path.
 
-        Search order: ``path``; ``$NBSKIT_ICT``; ``../shared/ict_facekit_light/`` beside the
-        checkout; the user cache (``~/.cache/nbskit/ict_light_v1.npz``).
+        Search order: ``path``; ``$NBSKIT_ICT``; the copy shipped in the repository
+        (``data/ict_facekit_light/``); the user cache (``~/.cache/nbskit/ict_light_v1.npz``).
         """
         found = find_ict(path)
         if found is None:

@@ -1,4 +1,4 @@
-"""nbskit.train: staged training, checkpoints, evaluation and metrics (DESIGN §7).
+"""nbskit.train: staged training, checkpoints, evaluation and metrics (docs/architecture.md, “Training”).
 
 - :func:`make_config` / :data:`PRESETS` — one :class:`TrainConfig` per run (`cpu-smoke`, `cpu`, `gpu`, `paper`).
 - :class:`Trainer` — B frames x R rays per step, three stages, occupancy updates, atomic checkpoints,

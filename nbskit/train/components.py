@@ -40,7 +40,7 @@ TABLE_OPTIMIZERS = ("adam", "sparse-adam")
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig):
-    """Adam (DESIGN §7) with a small weight decay on the MLPs only (never on the hash tables).
+    """Adam (docs/architecture.md, “Training”) with a small weight decay on the MLPs only (never on the hash tables).
 
     ``config.table_optimizer == "sparse-adam"`` updates the tables with :class:`RowSparseAdam`
     (only rows that received gradient) and the MLPs with torch Adam, stepped together as one

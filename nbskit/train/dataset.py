@@ -1,6 +1,6 @@
 """The frames of one split as tensors at the training resolution, with composited targets.
 
-Targets follow DESIGN §3: the head (mask) over the chosen background — the subject's background
+Targets follow docs/architecture.md, “Units and conventions”: the head (mask) over the chosen background — the subject's background
 image (white if it has none), or plain white/black — so the renderer, which adds the same
 background behind the field, can match them exactly.
 """

@@ -1,4 +1,4 @@
-"""Training losses (DESIGN §7): colour/mask L1, patch L1 + perceptual, and L1 shrinkage of the bases."""
+"""Training losses (docs/architecture.md, “Training”): colour/mask L1, patch L1 + perceptual, and L1 shrinkage of the bases."""
 
 from __future__ import annotations
 

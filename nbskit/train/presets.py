@@ -1,6 +1,6 @@
 """Training configuration: one dataclass, four presets, and ``key=value`` overrides.
 
-The schedule follows DESIGN.md §7 (the paper and the authors' code): stage 1 adds a mask loss,
+The schedule follows docs/architecture.md, “Training” (the paper and the authors' code): stage 1 adds a mask loss,
 stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term. Presets scale
 image resolution, hash-table size, batch and stage lengths to the machine.
 """

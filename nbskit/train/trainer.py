@@ -1,4 +1,4 @@
-"""The staged trainer (DESIGN §7): from a subject folder to a trained, drivable head model.
+"""The staged trainer (docs/architecture.md, “Training”): from a subject folder to a trained, drivable head model.
 
 One step draws B frames x R random rays (plus, in stage 3, one patch per frame for the first
 ``patches_per_batch`` frames), renders them all in one call with an explicit frame slot per ray,
@@ -191,7 +191,7 @@ class Trainer:
                 **{name: float(value.detach()) for name, value in terms.items()}}
 
     def _loss_terms(self, output: dict, batches: list[PixelBatch], stage: int) -> tuple[dict, float]:
-        """Weighted loss terms of a step (DESIGN §7), and the PSNR of its random rays.
+        """Weighted loss terms of a step (docs/architecture.md, “Training”), and the PSNR of its random rays.
 
         ``batches[0]`` holds the random rays; ``batches[1]``, if present, the stage-3 patches.
         """

@@ -1,4 +1,4 @@
-// Index and weight arithmetic of the multi-resolution hash grid (DESIGN.md §4), shared by the
+// Index and weight arithmetic of the multi-resolution hash grid (docs/architecture.md, “Hash encoding”), shared by the
 // C++ and CUDA kernels so both read exactly the same table entries with the same weights.
 #pragma once
 

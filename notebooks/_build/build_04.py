@@ -6,7 +6,7 @@ CELLS = [
     ("md", """
     # 04 · Staged training: from a subject folder to a drivable head
 
-    The paper trains NeRFBlendShape in three stages (DESIGN §7):
+    The paper trains NeRFBlendShape in three stages (docs/architecture.md, “Training”):
 
     | stage | steps (paper) | loss |
     |---|---|---|

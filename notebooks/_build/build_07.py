@@ -76,7 +76,7 @@ CELLS = [
     ## 1 · The expression explorer
 
     Each slider spans the coefficient's range **in the training frames** — the field clamps $w_i$ to
-    that range anyway (DESIGN §3), because a basis was never seen beyond it. Sliders are grouped by
+    that range anyway (docs/architecture.md, “Units and conventions”), because a basis was never seen beyond it. Sliders are grouped by
     the name's prefix (brows, eyes, mouth, jaw, cheeks); the camera orbits the head box centre.
     Try: open the *jaw* group and pull `jawOpen`; press *randomise*; pick a frame and copy its
     expression; turn the camera to 30° and look at the side of the mouth.

@@ -1,7 +1,7 @@
 """Synthetic subjects: a "talking head video" rendered from a blendshape model, with exact truth.
 
 The head is fixed in world space (head space = world space, metres) and its pose is folded into
-the camera, as DESIGN.md §3 asks. Per frame the subject folder stores RGB over the background,
+the camera, as docs/architecture.md, “Units and conventions” asks. Per frame the subject folder stores RGB over the background,
 the mask (alpha > 0.5, hair included), z-depth of the head mesh, the 68 landmarks projected with
 the stored camera (all of them, visible or not), the exact coefficients, the camera, and face and
 mouth boxes derived from the landmarks. The last ``test_fraction`` of frames is the test split.

@@ -1,6 +1,6 @@
 """A hair volume: stacked offset shells over the scalp with a strand texture and alpha.
 
-Hair is what a mesh blendshape model cannot explain (DESIGN.md: the NeRF must model it). The
+Hair is what a mesh blendshape model cannot explain (the NeRF must model it). The
 shells are rigid in head space (they do not follow expressions), semi-transparent and fuzzy at
 the hairline, so masks and colours around the head are not a mesh silhouette.
 
