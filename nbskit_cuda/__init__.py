@@ -222,15 +222,32 @@ def _load_or_explain(kind: str) -> tuple[ModuleType | None, ExtensionStatus]:
     return module, ExtensionStatus(kind, True, f"built in {directory}")
 
 
+def _snapshot_sources(kind: str, directory: Path) -> Path:
+    """Copy ``kind``'s sources into the build folder and return that copy's folder.
+
+    The build folder is named by the sources' content and flags, so every checkout on a machine
+    shares it; compiling from a copy inside it keeps the paths in its ninja file the same for all
+    of them, and ninja then sees nothing to rebuild when another checkout loads the extension.
+    """
+    snapshot = directory / "src"
+    snapshot.mkdir(exist_ok=True)
+    for path in source_files(kind):
+        target = snapshot / path.name
+        if not target.is_file() or target.read_bytes() != path.read_bytes():
+            _write_atomic_bytes(target, path.read_bytes())
+    return snapshot
+
+
 def _compile(kind: str, directory: Path) -> ModuleType:
     from torch.utils import cpp_extension
 
+    sources = _snapshot_sources(kind, directory)
     return cpp_extension.load(
         name=_module_name(kind),
-        sources=[str(CSRC / name) for name in SOURCES[kind]],
+        sources=[str(sources / name) for name in SOURCES[kind]],
         extra_cflags=list(CXX_FLAGS),
         extra_cuda_cflags=list(NVCC_FLAGS),
-        extra_include_paths=[str(CSRC)],
+        extra_include_paths=[str(sources)],
         build_directory=str(directory),
         verbose=False,
     )
@@ -257,9 +274,13 @@ def _exclusive_lock(path: Path):
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    _write_atomic_bytes(path, text.encode())
+
+
+def _write_atomic_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
     os.replace(tmp, path)
 
 

@@ -68,3 +68,28 @@ def test_build_lock_excludes_a_second_process(tmp_path):
 def test_unknown_kind_is_rejected():
     with pytest.raises(ValueError, match="unknown compiled extension kind"):
         nbskit_cuda.load_extension("tpu")
+
+
+def test_two_checkouts_share_one_build(fresh_loader, monkeypatch, tmp_path):
+    """Sources are compiled from a copy inside the content-keyed build folder, so a second
+    checkout with the same sources finds the same paths (and mtimes) and ninja rebuilds nothing."""
+    import shutil
+
+    checkouts = []
+    for name in ("first", "second"):
+        csrc = tmp_path / name / "csrc"
+        shutil.copytree(nbskit_cuda.CSRC, csrc)
+        checkouts.append(csrc)
+    snapshots = []
+    for csrc in checkouts:
+        monkeypatch.setattr(nbskit_cuda, "CSRC", csrc)
+        directory = nbskit_cuda.build_directory("cpu")
+        directory.mkdir(parents=True, exist_ok=True)
+        snapshot = nbskit_cuda._snapshot_sources("cpu", directory)
+        snapshots.append((directory, {p.name: p.stat().st_mtime_ns for p in snapshot.iterdir()}))
+    (first_dir, first_times), (second_dir, second_times) = snapshots
+    assert first_dir == second_dir and first_dir.is_relative_to(fresh_loader)
+    assert first_times == second_times  # nothing rewritten: the build stays up to date
+    assert set(first_times) == {p.name for p in nbskit_cuda.source_files("cpu")}
+    (checkouts[1] / "render_cpu.cpp").write_text("// changed\n")
+    assert nbskit_cuda.build_directory("cpu") != first_dir  # other sources, another build
