@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     trained = load_run(args.run)
     index = int(trained.subject.indices("train")[0]) if args.frame is None else args.frame
-    expression = edit_expression(trained.subject.frames[index].expression, trained.expression_names,
+    expression = edit_expression(trained.frame_camera_and_expression(index)[1], trained.expression_names,
                                  parse_assignments(args.set_values))
     mesh = head_mesh(trained, expression, args.resolution, args.level)
     print(f"{len(mesh.vertices)} vertices, {len(mesh.faces)} faces; wrote {export_mesh(mesh, args.out)}")

@@ -14,6 +14,7 @@ from torch import nn
 from .backends import ENCODE_BLENDED, HASH_ENCODE, select_encoder_backend
 from .config import HashGridConfig
 from .hashgrid import CORNERS_PER_CELL, check_encode_inputs, hash_encode_torch
+from .position_gradient import attach_position_gradient
 
 INIT_RANGE = 1e-4  # tables start as U(-1e-4, 1e-4), as in the paper
 
@@ -36,10 +37,15 @@ def encode_blended(
         frame: [N] integer in [0, B): which row of ``coefficients`` each sample uses.
 
     Returns:
-        [N, L*F], differentiable in ``tables`` and ``coefficients``.
+        [N, L*F], differentiable in ``tables`` and ``coefficients`` (and in ``x`` when it requires
+        a gradient, as :func:`hash_encode`).
     """
     check_encode_inputs(x, tables, frame, config)
     check_coefficients(coefficients, tables)
+    if x.requires_grad:
+        features = encode_blended(x.detach(), tables, coefficients, frame, config, backend)
+        return attach_position_gradient(x, features, blend_tables(tables.detach(), coefficients.detach()), frame,
+                                        config)
     terms = sparse_terms(coefficients, x.shape[0], config)
     if terms is not None:
         return encode_sparse_rows(x, tables, coefficients, frame, config, terms, backend)

@@ -71,13 +71,18 @@ def restore_rng_states(states: dict) -> None:
     random.setstate(states["python"])
 
 
-def save_checkpoint(run_dir: Path, step: int, model, optimizer, grid, history: dict) -> Path:
-    """Atomically write ``run_dir/checkpoints/last.pt`` after ``step`` completed steps."""
+def save_checkpoint(run_dir: Path, step: int, model, optimizer, grid, history: dict,
+                    refinement: dict | None = None) -> Path:
+    """Atomically write ``run_dir/checkpoints/last.pt`` after ``step`` completed steps.
+
+    ``refinement``: the per-frame corrections and their optimiser's state, or None.
+    """
     state = {
         "step": step,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "grid": grid.state_dict(),
+        "refinement": refinement,
         "rng": rng_states(),
         "history": history,
     }
@@ -85,7 +90,7 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, grid, history: d
 
 
 def load_checkpoint(run_dir: Path, map_location="cpu") -> dict:
-    """The checkpoint dict of a run (keys: step, model, optimizer, grid, rng, history)."""
+    """The checkpoint dict of a run (keys: step, model, optimizer, grid, refinement, rng, history)."""
     path = Path(run_dir) / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: the run has not written a checkpoint yet")

@@ -21,12 +21,18 @@ METRIC_NAMES = ("mse", "l1", "psnr", "ssim")
 
 
 def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Module | None = None,
-                 max_frames: int | None = None, progress: bool = True) -> dict:
+                 max_frames: int | None = None, progress: bool = True, test_time_refine: bool = False) -> dict:
     """Metrics of every frame of ``split`` (or its first ``max_frames``) and their means.
 
+    The whole-image metrics use the tracked cameras and coefficients ("as tracked"). With
+    ``test_time_refine`` each frame also gets the right-half PSNR as tracked and after fitting its
+    camera and coefficients on the left half (``nbskit.train.test_time``).
+
     Returns a JSON-ready dict: split, frames, resolution, background, perceptual_metric (its label,
-    or None), mean {metric: value}, per_frame [{frame, metric: value}].
+    or None), protocol, mean {metric: value}, per_frame [{frame, metric: value}].
     """
+    from nbskit.train.test_time import PROTOCOL, test_time_refined_metrics
+
     frames = load_frames(run.subject, split, run.config.max_image_size, run.config.background, progress)
     count = len(frames) if max_frames is None else min(max_frames, len(frames))
     per_frame = []
@@ -35,6 +41,8 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
                               frames.background)["rgb"].clamp(0, 1)
         truth = frames.image(row)
         values = {name: getattr(metrics, name)(rendered, truth) for name in METRIC_NAMES}
+        if test_time_refine:
+            values.update(test_time_refined_metrics(run, frames, row, rendered, seed=run.config.seed + row))
         if perceptual is not None:
             with torch.no_grad():
                 pair = rendered.permute(2, 0, 1)[None], truth.permute(2, 0, 1)[None]
@@ -50,6 +58,7 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
         "resolution": [frames.width, frames.height],
         "background": f"render and ground truth both composited over: {frames.background_label}",
         "perceptual_metric": getattr(perceptual, "label", None),
+        "protocol": PROTOCOL["test_time_refined" if test_time_refine else "as_tracked"],
         "mean": {name: float(np.mean([item[name] for item in per_frame])) for name in names},
         "per_frame": per_frame,
     }
@@ -65,6 +74,7 @@ def format_table(result: dict) -> str:
     if result["perceptual_metric"] is None:
         lines.append("perceptual metric: unavailable (pip install stlpips-pytorch for ST-LPIPS)")
     width = max(len(name) for name in result["mean"])
+    lines.append(result["protocol"])
     lines += [f"  {name.upper():<{width}}  {value:10.5f}" for name, value in result["mean"].items()]
     return "\n".join(lines)
 

@@ -50,6 +50,17 @@ class TrainConfig:
     # the rows at T = 2^14, so dense fused Adam is as fast and stays the default.
     table_optimizer: str = "adam"
     mlp_weight_decay: float = 1e-6
+    # refinement of each training frame's camera and coefficients (nbskit/train/refinement.py)
+    refine: str = "auto"  # 'auto': on for tracked subjects, off for synthetic ones (exact); 'on'; 'off'
+    refine_start: int = -1  # first refining step (-1: stage2_start, once the density has settled)
+    refine_warmup_steps: int = 100  # learning rates ramp up linearly over these steps
+    refine_camera_lr: float = 1e-3
+    refine_expression_lr: float = 5e-3
+    refine_camera_prior: float = 1e-2  # weight of the mean squared camera correction (radians, world units)
+    refine_expression_prior: float = 1e-3  # weight of the mean squared coefficient residual
+    # test-time refinement of a held-out frame (field frozen; fitted on the left half of the image)
+    test_time_steps: int = 60
+    test_time_rays: int = 1024
     # ray marching (steps relative to the aabb diagonal; coarser steps are much cheaper on a CPU)
     march_min_step: float = 1.0 / 1024
     march_cone_angle: float = 1.0 / 256
@@ -69,6 +80,10 @@ class TrainConfig:
         """Stage number (1, 2 or 3) of a 0-based step."""
         return 1 if step < self.stage2_start else 2 if step < self.stage3_start else 3
 
+    def refine_start_step(self) -> int:
+        """The first step that refines cameras and coefficients (when refinement is on)."""
+        return self.stage2_start if self.refine_start < 0 else self.refine_start
+
     def validate(self) -> None:
         if not 0 <= self.stage2_start <= self.stage3_start <= self.total_steps:
             raise ValueError(
@@ -76,7 +91,7 @@ class TrainConfig:
                 f"{self.stage2_start}, {self.stage3_start}, {self.total_steps}"
             )
         for name, allowed in (("model", ("blend", "concatenate")), ("grid_policy", ("expression", "neutral", "none")),
-                              ("background", ("subject", "white", "black"))):
+                              ("background", ("subject", "white", "black")), ("refine", ("auto", "on", "off"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 

@@ -6,6 +6,7 @@ Everything downstream of training (evaluation, rendering, reenactment, meshes) s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from nbskit.train.checkpoint import CONFIG_FILE, load_checkpoint, read_json
 from nbskit.train.components import build_grid, build_model, build_render_config
 from nbskit.train.dataset import background_image, scaled_intrinsics
 from nbskit.train.presets import TrainConfig
+from nbskit.train.refinement import refined_training_frames
 
 
 @dataclass
@@ -30,6 +32,8 @@ class TrainedRun:
         model, grid: the field and occupancy grid (eval mode, on ``device``).
         step: training steps behind this checkpoint.
         render_config: nbskit.render.RenderConfig used for every image.
+        refined: (cameras [N, 4, 4], coefficients [N, K]) of the training frames (in split order)
+            as refined during training, or None when the run did not refine them.
     """
 
     run_dir: Path
@@ -39,6 +43,26 @@ class TrainedRun:
     grid: torch.nn.Module
     step: int
     render_config: object
+    refined: tuple[np.ndarray, np.ndarray] | None = None
+
+    def frame_camera_and_expression(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(c2w [4, 4], w [K]) of subject frame ``index``: refined for a training frame of a run
+        that refined them, else as tracked (held-out frames are never refined here)."""
+        frame = self.subject.frames[index]
+        if self.refined is None or frame.split != "train":
+            return frame.transform_matrix, frame.expression
+        row = int(np.searchsorted(self.subject.indices("train"), index))
+        return self.refined[0][row], self.refined[1][row]
+
+    def refined_subject(self) -> Subject:
+        """The subject with its training frames' cameras and coefficients replaced by the refined ones
+        (the subject itself when the run did not refine); files are shared, nothing is written."""
+        if self.refined is None:
+            return self.subject
+        frames = [dataclasses.replace(frame) for frame in self.subject.frames]
+        for row, index in enumerate(self.subject.indices("train")):
+            frames[index].transform_matrix, frames[index].expression = self.refined[0][row], self.refined[1][row]
+        return dataclasses.replace(self.subject, frames=frames)
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -87,4 +111,5 @@ def load_run(run_dir: str | Path, device: str | None = None, subject: Subject | 
     grid = build_grid(config, subject.aabb)
     grid.load_state_dict(state["grid"])
     return TrainedRun(run_dir=run_dir, subject=subject, config=config, model=model.to(device).eval(),
-                      grid=grid.to(device), step=state["step"], render_config=build_render_config(config))
+                      grid=grid.to(device), step=state["step"], render_config=build_render_config(config),
+                      refined=refined_training_frames(state.get("refinement"), subject))

@@ -37,6 +37,13 @@ from nbskit.train.checkpoint import (
 from nbskit.train.components import build_grid, build_model, build_optimizer, build_render_config
 from nbskit.train.dataset import FrameSet, load_frames, to_unit
 from nbskit.train.presets import STAGE_NAMES, TrainConfig
+from nbskit.train.refinement import (
+    FrameCorrections,
+    build_refinement_optimizer,
+    refinement_enabled,
+    warm_up,
+    write_refined_frames,
+)
 from nbskit.train.samplers import PixelBatch, sample_frames, sample_patches, sample_random_rays
 
 # Independent random streams of one step (so adding draws to one never shifts another).
@@ -89,6 +96,13 @@ class Trainer:
         self.model = build_model(config, subject.aabb, self.expression_min, self.expression_max).to(self.device)
         self.grid = build_grid(config, subject.aabb).to(self.device)
         self.optimizer = build_optimizer(self.model, config)
+        self.corrections, self.refine_optimizer = None, None
+        if refinement_enabled(config.refine, subject):
+            pivot = np.asarray(subject.aabb, dtype=np.float32).mean(axis=0)
+            self.corrections = FrameCorrections(len(self.train_frames), self.expression_min, self.expression_max,
+                                                pivot).to(self.device)
+            self.refine_optimizer = build_refinement_optimizer(self.corrections, config.refine_camera_lr,
+                                                               config.refine_expression_lr)
         from nbskit.render import OccupancySchedule
 
         self.render_config = build_render_config(config)
@@ -109,15 +123,25 @@ class Trainer:
             "train": self.config.to_dict(),
             "model": self.model.summary(),
             "eval_background": self.train_frames.background_label,
+            "refinement": self.corrections is not None,
         })
 
     def write_log(self) -> None:
         if self.run_dir is not None:
             write_json(self.run_dir / LOG_FILE, {"config": self.config.to_dict(), "step": self.step, **self.history})
 
+    def refinement_state(self) -> dict | None:
+        """The corrections and their optimiser (tensors and plain numbers), or None when not refining."""
+        if self.corrections is None:
+            return None
+        return {"corrections": self.corrections.state_dict(), "optimizer": self.refine_optimizer.state_dict()}
+
     def save(self) -> None:
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.grid, self.history)
+            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.grid, self.history,
+                            refinement=self.refinement_state())
+            if self.corrections is not None:
+                write_refined_frames(self.run_dir, self.step, self.corrections, self.train_frames)
 
     def resume(self) -> bool:
         """Load ``run_dir``'s last checkpoint if there is one; returns whether it did."""
@@ -128,6 +152,9 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.grid.load_state_dict(state["grid"])
+        if self.corrections is not None:
+            self.corrections.load_state_dict(state["refinement"]["corrections"])
+            self.refine_optimizer.load_state_dict(state["refinement"]["optimizer"])
         restore_rng_states(state["rng"])
         self.history = state["history"]
         self.history.setdefault("cpu_seconds_per_stage", {})  # runs saved before CPU time was kept
@@ -149,21 +176,39 @@ class Trainer:
             self.history["perceptual"] = self.perceptual_label
         return self._perceptual
 
-    def _render(self, batches: list[PixelBatch], frames: torch.Tensor, generator: torch.Generator) -> dict:
-        """Render the pixels of several PixelBatches over the same frames [B] in one call."""
+    def refining(self, step: int) -> bool:
+        """Whether step ``step`` refines the frames' cameras and coefficients."""
+        return self.corrections is not None and step >= self.config.refine_start_step()
+
+    def _cameras_and_expressions(self, frames: torch.Tensor, refine: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cameras [B, 4, 4] and coefficients [B, K] of training frames ``frames`` [B], corrected when refining."""
+        data = self.train_frames
+        c2w, expressions = data.c2w[frames], data.expressions[frames]
+        if not refine:
+            return c2w, expressions
+        rows = frames.to(self.device)
+        return self.corrections.cameras(c2w, rows), self.corrections.expressions(expressions, rows)
+
+    def _render(self, batches: list[PixelBatch], frames: torch.Tensor, generator: torch.Generator,
+                refine: bool = False) -> dict:
+        """Render the pixels of several PixelBatches over the same frames [B] in one call.
+
+        Every batch draws its pixels from the same frames (patches from the first few of them).
+        """
         from nbskit.render import generate_rays, render_rays
 
         data = self.train_frames
+        cameras, expressions = self._cameras_and_expressions(frames, refine)
         origins, dirs, slots = [], [], []
         for batch in batches:
-            o, d = generate_rays(data.intrinsics, data.c2w[batch.frames], batch.pixels)
+            o, d = generate_rays(data.intrinsics, cameras[: len(batch.frames)], batch.pixels)
             origins.append(o.reshape(-1, 3))
             dirs.append(d.reshape(-1, 3))
             slots.append(batch.ray_slots)
         background = torch.cat([data.background[b.pixels[..., 1], b.pixels[..., 0]].reshape(-1, 3) for b in batches])
         device = self.device
         return render_rays(self.model, self.grid, torch.cat(origins).to(device), torch.cat(dirs).to(device),
-                           torch.cat(slots).to(device), data.expressions[frames].to(device), background.to(device),
+                           torch.cat(slots).to(device), expressions.to(device), background.to(device),
                            self.render_config, training=True, generator=generator)
 
     def train_step(self) -> dict:
@@ -180,12 +225,21 @@ class Trainer:
             batches.append(sample_patches(frames[: config.patches_per_batch], data.face_boxes, data.mouth_boxes,
                                           config.patch_size, data.width, data.height,
                                           config.mouth_patch_probability, generator))
-        output = self._render(batches, frames, step_generator(config.seed, step, RENDER_STREAM, self.device))
+        refine = self.refining(step)
+        output = self._render(batches, frames, step_generator(config.seed, step, RENDER_STREAM, self.device), refine)
         terms, psnr = self._loss_terms(output, batches, stage)
+        if refine:
+            camera, expression = self.corrections.prior(frames.to(self.device))
+            terms["camera_prior"] = config.refine_camera_prior * camera
+            terms["expression_prior"] = config.refine_expression_prior * expression
+            warm_up(self.refine_optimizer, step - config.refine_start_step(), config.refine_warmup_steps)
+            self.refine_optimizer.zero_grad(set_to_none=True)
         total = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
+        if refine:
+            self.refine_optimizer.step()
         self.step += 1
         return {"step": self.step, "stage": stage, "loss": float(total.detach()), "psnr": psnr,
                 **{name: float(value.detach()) for name, value in terms.items()}}
