@@ -84,7 +84,7 @@ def test_exact_subject_does_not_drift(exact_runs):
 def planted_subject(source: Subject, out) -> tuple[Subject, dict]:
     """A copy of ``source`` in ``out`` with a known camera offset (a turn about the head box's centre)
     on some training frames and a known coefficient offset on others."""
-    from nbskit.apps.export_subject_command import copy_files
+    from nbskit.apps.export_subject_command import write_subject_copy
     from nbskit.train.refinement import rigid_motions
 
     train = source.indices("train")
@@ -102,9 +102,7 @@ def planted_subject(source: Subject, out) -> tuple[Subject, dict]:
         expression = frames[index].expression.copy()
         expression[column] += PLANTED_COEFFICIENT
         frames[index].expression = expression.astype(np.float32)
-    out.mkdir()
-    copy_files(source, out)
-    dataclasses.replace(source, root=out, frames=frames).save_transforms()
+    write_subject_copy(source, out, frames)
     assert len(coefficients) >= 3, "too few frames with room for the planted coefficient offset"
     return Subject.load(out), {"cameras": cameras, "coefficients": coefficients, "column": column}
 

@@ -33,21 +33,29 @@ def copy_files(subject, out: Path) -> None:
         shutil.copy2(subject.path(path), out / path)
 
 
+def write_subject_copy(subject, out: Path, frames=None, extra: dict | None = None) -> Path:
+    """Copy ``subject``'s files into the new folder ``out`` and write its transforms.json with
+    ``frames`` (default: its own) and ``extra`` (default: its own); returns the transforms.json path."""
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    copy_files(subject, out)
+    changes = {"root": out, **({"frames": frames} if frames is not None else {}),
+               **({"extra": extra} if extra is not None else {})}
+    return dataclasses.replace(subject, **changes).save_transforms()
+
+
 def export_refined_subject(run_dir: Path, out: Path) -> Path:
     """Write the refined subject of run ``run_dir`` to ``out``; returns its transforms.json."""
     from nbskit.train.run import load_run
 
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: exists and is not empty; choose a new folder")
     trained = load_run(run_dir, device="cpu")
     if trained.refined is None:
         raise ValueError(f"{run_dir}: this run did not refine its frames (train with --set refine=on)")
     refined = trained.refined_subject()
-    out.mkdir(parents=True, exist_ok=True)
-    copy_files(refined, out)
     extra = {**refined.extra, "refined_by": {"run": str(Path(run_dir).resolve()), "step": trained.step,
                                              "source_subject": str(Path(trained.subject.root).resolve())}}
-    return dataclasses.replace(refined, root=out, extra=extra).save_transforms()
+    return write_subject_copy(refined, out, extra=extra)
 
 
 def run(args: argparse.Namespace) -> int:
