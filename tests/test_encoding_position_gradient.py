@@ -56,3 +56,19 @@ def test_samples_outside_the_box_get_no_position_gradient():
     hash_encode(x, tables, frame, CONFIG, backend="torch").sum().backward()
     assert torch.equal(x.grad[0], torch.zeros(3, dtype=torch.float64))
     assert x.grad[1:].abs().sum() > 0
+
+
+def test_coarse_window_keeps_only_the_coarse_levels():
+    from nbskit.encoding.position_gradient import coarse_position_gradient
+
+    x, tables, frame = random_inputs(4)
+    gradients = {}
+    for limit in (None, CONFIG.resolution(1), 1):
+        position = x.clone().requires_grad_(True)
+        with coarse_position_gradient(limit):
+            features = hash_encode(position, tables, frame, CONFIG, backend="torch")
+        # Only the first two levels' features (level-major) carry a loss: the window must not matter.
+        features[:, : 2 * CONFIG.features].sum().backward()
+        gradients[limit] = position.grad
+    assert torch.allclose(gradients[None], gradients[CONFIG.resolution(1)])
+    assert torch.equal(gradients[1], torch.zeros_like(x))

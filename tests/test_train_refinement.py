@@ -48,7 +48,7 @@ def test_zero_correction_is_the_identity_and_rotation_turns_about_the_pivot():
 
 
 def test_corrected_coefficients_stay_inside_the_training_range():
-    corrections = FrameCorrections(3, [0.0, -1.0], [1.0, 1.0], [0.0, 0.0, 0.0])
+    corrections = FrameCorrections(3, [0.0, -1.0], [1.0, 1.0], [[-1.0] * 3, [1.0] * 3])
     with torch.no_grad():
         corrections.expression[:] = torch.tensor([[5.0, -5.0], [0.1, 0.2], [-3.0, 3.0]])
     w = corrections.expressions(torch.full((3, 2), 0.5), torch.arange(3))

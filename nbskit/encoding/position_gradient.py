@@ -7,9 +7,17 @@ same corner features with the weight factor of axis d replaced by (-1, +1), time
 
 :func:`attach_position_gradient` wraps any backend's output: the forward pass is unchanged (and as
 fast as that backend), the backward pass adds the gradient for ``x`` computed here in torch.
+
+Fine levels vary over less than a pixel and hold hash-collision noise; their derivative is large
+and mostly noise for anything that moves samples (BARF's observation for positional encodings).
+Inside ``with coarse_position_gradient(resolution):`` only levels of at most that grid resolution
+contribute to the position gradient (the features themselves and their table gradients still use
+every level).
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 
@@ -18,12 +26,26 @@ from .hashgrid import corner_products, level_rows_and_weights
 
 # d(1 - frac)/dfrac and d(frac)/dfrac: the (lower, upper) factor of the differentiated axis.
 _DERIVATIVE_FACTORS = (-1.0, 1.0)
+_LIMIT = {"max_resolution": None}  # set by coarse_position_gradient, read when a forward pass attaches
+
+
+@contextmanager
+def coarse_position_gradient(max_resolution: int | None):
+    """Position gradients of encodings computed inside the block use only levels whose grid
+    resolution is at most ``max_resolution`` (None: every level)."""
+    previous = _LIMIT["max_resolution"]
+    _LIMIT["max_resolution"] = max_resolution
+    try:
+        yield
+    finally:
+        _LIMIT["max_resolution"] = previous
 
 
 def position_gradient(x: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor, config: HashGridConfig,
-                      grad_out: torch.Tensor) -> torch.Tensor:
+                      grad_out: torch.Tensor, max_resolution: int | None = None) -> torch.Tensor:
     """dL/dx [N, 3] given dL/dfeatures ``grad_out`` [N, L*F], for features looked up in ``tables``
-    [B, total_entries, F] (already blended) at x [N, 3] in [0, 1]^3; zero for samples outside."""
+    [B, total_entries, F] (already blended) at x [N, 3] in [0, 1]^3; zero for samples outside.
+    Levels finer than ``max_resolution`` (if given) are left out."""
     num_samples = x.shape[0]
     compute_dtype = torch.promote_types(grad_out.dtype, torch.float32)
     grad_levels = grad_out.reshape(num_samples, config.levels, config.features).to(compute_dtype)
@@ -33,6 +55,8 @@ def position_gradient(x: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor
     derivative = torch.tensor(_DERIVATIVE_FACTORS, dtype=compute_dtype, device=x.device).expand(num_samples, 2)
     grad_x = torch.zeros((num_samples, SPATIAL_DIMS), dtype=compute_dtype, device=x.device)
     for level in range(config.levels):
+        if max_resolution is not None and config.resolution(level) > max_resolution:
+            break  # levels grow finer
         rows, _ = level_rows_and_weights(x_safe, frame, level, config)
         corners = flat_tables.index_select(0, rows.reshape(-1)).to(compute_dtype).reshape(*rows.shape, -1)
         along_corner = torch.einsum("ncf,nf->nc", corners, grad_levels[:, level])  # [N, 8]
@@ -53,14 +77,15 @@ class _AttachPositionGradient(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, features, tables, frame, config):
         ctx.save_for_backward(x, tables, frame)
-        ctx.config = config
+        ctx.config, ctx.max_resolution = config, _LIMIT["max_resolution"]
         return features.clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, tables, frame = ctx.saved_tensors
-        return position_gradient(x, tables, frame, ctx.config, grad_out), grad_out, None, None, None
+        grad_x = position_gradient(x, tables, frame, ctx.config, grad_out, ctx.max_resolution)
+        return grad_x, grad_out, None, None, None
 
 
 def attach_position_gradient(x: torch.Tensor, features: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor,

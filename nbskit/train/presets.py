@@ -54,9 +54,10 @@ class TrainConfig:
     refine: str = "auto"  # 'auto': on for tracked subjects, off for synthetic ones (exact); 'on'; 'off'
     refine_start: int = -1  # first refining step (-1: stage2_start, once the density has settled)
     refine_warmup_steps: int = 100  # learning rates ramp up linearly over these steps
-    refine_camera_lr: float = 1e-3
+    refine_camera_lr: float = 1e-3  # radians and head-box lengths per step
     refine_expression_lr: float = 5e-3
-    refine_camera_prior: float = 1e-2  # weight of the mean squared camera correction (radians, world units)
+    refine_gradient_resolution: int = 0  # finest hash level (grid resolution) that moves cameras; 0: image side
+    refine_camera_prior: float = 1e-2  # weight of the mean squared camera correction (radians, box lengths)
     refine_expression_prior: float = 1e-3  # weight of the mean squared coefficient residual
     # test-time refinement of a held-out frame (field frozen; fitted on the left half of the image)
     test_time_steps: int = 60

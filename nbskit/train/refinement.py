@@ -3,9 +3,10 @@
 A tracked frame's camera and coefficients are estimates; a radiance field fed frames that disagree
 learns a blur. Each training frame therefore gets a small learned correction, zero at the start:
 
-- camera: a rigid motion [6] = (axis-angle ω in radians, translation t in world units) applied to
-  the camera about the head box's centre p: a world point x is seen where the tracked camera saw
-  R(ω)(x - p) + p + t, i.e. ``c2w' = M @ c2w`` with M = [R, p + t - R p]. Moving the camera about
+- camera: a rigid motion [6] = (axis-angle ω in radians, translation t in units of the head box's
+  longest side s, so one learning rate suits metres and the official data's units) applied to the
+  camera about the head box's centre p: ``c2w' = M @ c2w`` with M = [R(ω), p + s t - R p], i.e. the
+  camera turns by R about p and shifts by s t. Moving the camera about
   the head, not about its own centre, keeps rotation and translation apart: a rotation about the
   camera centre and a sideways shift move the image almost alike.
 - expression: a residual [K] added to the tracked coefficients, the sum clamped to the training
@@ -13,8 +14,10 @@ learns a blur. Each training frame therefore gets a small learned correction, ze
 
 Both have their own Adam learning rate and an L2 prior toward zero on the frames of each step, and
 start only at ``refine_start`` (by default when stage 2 begins): until the density has settled,
-every photometric error would be blamed on the cameras (BARF's coarse-to-fine argument, taken here
-as a later start with a linear warm-up rather than a frequency window on the encoding).
+every photometric error would be blamed on the cameras. BARF's coarse-to-fine argument is taken
+as a later start with a linear warm-up, and a fixed window on the encoding: only hash levels no
+finer than the training image (``refine_gradient_resolution``) move the cameras
+(:func:`nbskit.encoding.position_gradient.coarse_position_gradient`).
 """
 
 from __future__ import annotations
@@ -45,10 +48,11 @@ def skew(vectors: torch.Tensor) -> torch.Tensor:
     return torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=1).reshape(-1, 3, 3)
 
 
-def rigid_motions(corrections: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
-    """[N, 6] (axis-angle, translation) -> [N, 4, 4] world motions x -> R (x - pivot) + pivot + t."""
+def rigid_motions(corrections: torch.Tensor, pivot: torch.Tensor, length: float = 1.0) -> torch.Tensor:
+    """[N, 6] (axis-angle, translation in units of ``length``) -> [N, 4, 4] world motions
+    x -> R (x - pivot) + pivot + length t."""
     rotation = torch.linalg.matrix_exp(skew(corrections[:, :3]))  # exact at zero, differentiable
-    translation = pivot + corrections[:, 3:] - rotation @ pivot
+    translation = pivot + length * corrections[:, 3:] - rotation @ pivot
     motion = torch.eye(4, dtype=corrections.dtype, device=corrections.device).repeat(len(corrections), 1, 1)
     motion[:, :3, :3] = rotation
     motion[:, :3, 3] = translation
@@ -59,19 +63,24 @@ class FrameCorrections(nn.Module):
     """Learned per-frame corrections, all zero at the start.
 
     Parameters:
-        camera: [N, 6] axis-angle (radians) and translation (world units) of each frame's camera.
+        camera: [N, 6] axis-angle (radians) and translation (head-box lengths) of each frame's camera.
         expression: [N, K] residual added to each frame's coefficients.
     Buffers:
-        pivot: [3] the point cameras turn about (the head box's centre).
+        pivot: [3] the point cameras turn about (the head box's centre); length: [] its longest side.
         expression_min, expression_max: [K] the training range corrected coefficients stay in.
+
+    Args:
+        aabb: [2, 3] the head box (world).
     """
 
-    def __init__(self, num_frames: int, expression_min, expression_max, pivot):
+    def __init__(self, num_frames: int, expression_min, expression_max, aabb):
         super().__init__()
         low = torch.as_tensor(expression_min, dtype=torch.float32)
+        box = torch.as_tensor(np.asarray(aabb), dtype=torch.float32).reshape(2, 3)
         self.camera = nn.Parameter(torch.zeros(num_frames, CAMERA_DOF))
         self.expression = nn.Parameter(torch.zeros(num_frames, low.shape[0]))
-        self.register_buffer("pivot", torch.as_tensor(pivot, dtype=torch.float32).reshape(3).clone())
+        self.register_buffer("pivot", box.mean(dim=0))
+        self.register_buffer("length", (box[1] - box[0]).max())
         self.register_buffer("expression_min", low.clone())
         self.register_buffer("expression_max", torch.as_tensor(expression_max, dtype=torch.float32).clone())
 
@@ -80,7 +89,7 @@ class FrameCorrections(nn.Module):
 
     def cameras(self, c2w: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Corrected cameras [B, 4, 4] of frames ``rows`` [B] tracked at ``c2w`` [B, 4, 4]."""
-        return rigid_motions(self.camera[rows], self.pivot) @ c2w.to(self.camera)
+        return rigid_motions(self.camera[rows], self.pivot, self.length) @ c2w.to(self.camera)
 
     def expressions(self, w: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Corrected coefficients [B, K] of frames ``rows`` tracked as ``w`` [B, K], inside the training range."""
@@ -101,7 +110,7 @@ class FrameCorrections(nn.Module):
     def magnitudes(self) -> dict:
         """Mean |rotation| (degrees), |translation| (world units) and |expression residual| (L2) over frames."""
         return {"rotation_degrees": float(np.degrees(self.camera[:, :3].norm(dim=1).mean().item())),
-                "translation": float(self.camera[:, 3:].norm(dim=1).mean()),
+                "translation": float(self.length * self.camera[:, 3:].norm(dim=1).mean()),
                 "expression": float(self.expression.norm(dim=1).mean())}
 
 
@@ -140,10 +149,15 @@ def refined_training_frames(state: dict | None, subject: Subject) -> tuple[np.nd
         return None
     values = state["corrections"]
     corrections = FrameCorrections(values["camera"].shape[0], values["expression_min"], values["expression_max"],
-                                   values["pivot"])
+                                   subject.aabb)
     corrections.load_state_dict(values)
     train = subject.indices("train")
     if len(train) != len(corrections):
         raise ValueError(f"{subject.root}: {len(train)} training frames, but the run refined {len(corrections)}")
     return corrections.corrected(torch.from_numpy(subject.camera_to_world(train)),
                                  torch.from_numpy(subject.expressions(train)))
+
+
+def gradient_resolution(config_value: int, intrinsics) -> int:
+    """The finest hash-grid resolution that moves cameras: ``config_value``, or (0) the image's longest side."""
+    return config_value if config_value > 0 else max(intrinsics.width, intrinsics.height)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nbskit.encoding.position_gradient import coarse_position_gradient
 from nbskit.train import metrics
 from nbskit.train.losses import l1_loss
-from nbskit.train.refinement import FrameCorrections
+from nbskit.train.refinement import FrameCorrections, gradient_resolution
 from nbskit.train.run import TrainedRun
 from nbskit.train.trainer import step_generator
 
@@ -61,7 +62,7 @@ def fit_held_out_frame(run: TrainedRun, c2w, expression, target: torch.Tensor, b
     columns = fitted_columns(target.shape[1])
     target, background = target[:, :columns].to(device), background[:, :columns].to(device)  # the scored half stays behind
     low, high = run.expression_range
-    corrections = FrameCorrections(1, low, high, np.asarray(run.subject.aabb, np.float32).mean(axis=0)).to(device)
+    corrections = FrameCorrections(1, low, high, run.subject.aabb).to(device)
     optimizer = torch.optim.Adam([{"params": [corrections.camera], "lr": config.refine_camera_lr},
                                   {"params": [corrections.expression], "lr": config.refine_expression_lr}],
                                  betas=(0.9, 0.99), eps=1e-15)
@@ -90,8 +91,9 @@ def _fit_loss(run, corrections, c2w, w, rows, pixels, target, background) -> tor
 
     origins, dirs = _left_rays(run, corrections, c2w, pixels)
     frame = torch.zeros(len(pixels), dtype=torch.int64, device=origins.device)
-    out = render_rays(run.model, run.grid, origins, dirs, frame, corrections.expressions(w, rows),
-                      background[pixels[:, 1], pixels[:, 0]], run.render_config)
+    with coarse_position_gradient(gradient_resolution(run.config.refine_gradient_resolution, run.intrinsics)):
+        out = render_rays(run.model, run.grid, origins, dirs, frame, corrections.expressions(w, rows),
+                          background[pixels[:, 1], pixels[:, 0]], run.render_config)
     camera_prior, expression_prior = corrections.prior(rows)
     return (run.config.colour_weight * l1_loss(out["rgb"], target[pixels[:, 1], pixels[:, 0]])
             + run.config.refine_camera_prior * camera_prior + run.config.refine_expression_prior * expression_prior)

@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nbskit.data.subject import Subject
+from nbskit.encoding.position_gradient import coarse_position_gradient
 from nbskit.train import losses, metrics
 from nbskit.train.checkpoint import (
     CONFIG_FILE,
@@ -40,6 +41,7 @@ from nbskit.train.presets import STAGE_NAMES, TrainConfig
 from nbskit.train.refinement import (
     FrameCorrections,
     build_refinement_optimizer,
+    gradient_resolution,
     refinement_enabled,
     warm_up,
     write_refined_frames,
@@ -98,9 +100,8 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, config)
         self.corrections, self.refine_optimizer = None, None
         if refinement_enabled(config.refine, subject):
-            pivot = np.asarray(subject.aabb, dtype=np.float32).mean(axis=0)
             self.corrections = FrameCorrections(len(self.train_frames), self.expression_min, self.expression_max,
-                                                pivot).to(self.device)
+                                                subject.aabb).to(self.device)
             self.refine_optimizer = build_refinement_optimizer(self.corrections, config.refine_camera_lr,
                                                                config.refine_expression_lr)
         from nbskit.render import OccupancySchedule
@@ -207,9 +208,10 @@ class Trainer:
             slots.append(batch.ray_slots)
         background = torch.cat([data.background[b.pixels[..., 1], b.pixels[..., 0]].reshape(-1, 3) for b in batches])
         device = self.device
-        return render_rays(self.model, self.grid, torch.cat(origins).to(device), torch.cat(dirs).to(device),
-                           torch.cat(slots).to(device), expressions.to(device), background.to(device),
-                           self.render_config, training=True, generator=generator)
+        with coarse_position_gradient(gradient_resolution(self.config.refine_gradient_resolution, data.intrinsics)):
+            return render_rays(self.model, self.grid, torch.cat(origins).to(device), torch.cat(dirs).to(device),
+                               torch.cat(slots).to(device), expressions.to(device), background.to(device),
+                               self.render_config, training=True, generator=generator)
 
     def train_step(self) -> dict:
         """One optimisation step at ``self.step``; returns its loss terms (floats)."""
