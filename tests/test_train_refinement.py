@@ -75,10 +75,20 @@ def test_exact_subject_does_not_drift(exact_runs):
     assert psnr["on"] > psnr["off"] - 0.5, psnr
     subject = on.subject
     train = subject.indices("train")
-    rotation = [math.degrees(math.acos(np.clip((np.trace(a[:3, :3].T @ b[:3, :3]) - 1) / 2, -1, 1)))
-                for a, b in zip(on.refined[0], subject.camera_to_world(train))]
-    assert max(rotation) < 0.5, f"exact cameras moved by up to {max(rotation):.2f} degrees"
-    assert np.abs(on.refined[1] - subject.expressions(train)).max() < 0.05
+    moved = image_motion(on, on.refined[0], subject.camera_to_world(train))
+    assert moved.mean() < 1.0, f"exact cameras moved the head box by {moved.mean():.2f} pixels on average"
+    assert np.abs(on.refined[1] - subject.expressions(train)).mean() < 0.05
+
+
+def image_motion(run, cameras: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """[N] mean pixel distance (training resolution) between the head box's corners seen by two cameras per frame."""
+    from nbskit.geometry.camera import project_points
+
+    low, high = np.asarray(run.subject.aabb, dtype=np.float64)
+    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+    matrix = run.intrinsics.matrix()
+    return np.array([np.linalg.norm(project_points(corners, matrix, a)[0] - project_points(corners, matrix, b)[0],
+                                    axis=-1).mean() for a, b in zip(cameras, reference)])
 
 
 def planted_subject(source: Subject, out) -> tuple[Subject, dict]:
@@ -112,7 +122,7 @@ def test_training_recovers_planted_camera_and_coefficient_offsets(tiny_subject, 
     subject, planted = planted_subject(Subject.load(tiny_subject), tmp_path / "planted")
     # Start from the field trained on the exact frames, refine from the first step, more frames per step.
     config = make_config("cpu-smoke", SMALL + ["refine=on", "refine_start=0", "refine_warmup_steps=10",
-                                               "stage2_start=0", "stage3_start=400", "total_steps=120",
+                                               "stage2_start=0", "stage3_start=120", "total_steps=120",
                                                "frames_per_batch=8", "rays_per_frame=96"])
     trainer = Trainer(subject, config, None, progress=False)
     trained = load_run(exact_runs["off"], device="cpu")
