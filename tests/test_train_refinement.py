@@ -4,7 +4,6 @@ held-out frames are fitted on their left half only, and refined frames leave the
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from nbskit.train.trainer import Trainer
 
 # cpu-smoke on the tiny subject; no perceptual term (its weights are large and irrelevant here).
 SMALL = ["perceptual_weight=0", "eval_interval=1000", "seed=5"]
-PLANTED_DEGREES = 4.0
+PLANTED_SHIFT = 0.01  # world units (metres): about two pixels sideways on the tiny subject
 PLANTED_COEFFICIENT = 0.3
 
 
@@ -29,15 +28,22 @@ def tiny_subject(tmp_path_factory):
     return synthesize_subject(tmp_path_factory.mktemp("subjects") / "tiny", "tiny", seed=0, progress=False)
 
 
+def train_exact(subject, folder, mode: str):
+    config = make_config("cpu-smoke", SMALL + [f"refine={mode}"])
+    Trainer(Subject.load(subject), config, folder, progress=False).fit()
+    return folder
+
+
 @pytest.fixture(scope="module")
-def exact_runs(tiny_subject, tmp_path_factory):
+def exact_off(tiny_subject, tmp_path_factory):
+    """A run folder trained on the exact subject with refinement off."""
+    return train_exact(tiny_subject, tmp_path_factory.mktemp("runs") / "off", "off")
+
+
+@pytest.fixture(scope="module")
+def exact_runs(tiny_subject, exact_off, tmp_path_factory):
     """{'off', 'on'}: run folders trained on the exact subject with refinement off / on, same seed."""
-    runs = {}
-    for mode in ("off", "on"):
-        runs[mode] = tmp_path_factory.mktemp("runs") / mode
-        config = make_config("cpu-smoke", SMALL + [f"refine={mode}"])
-        Trainer(Subject.load(tiny_subject), config, runs[mode], progress=False).fit()
-    return runs
+    return {"off": exact_off, "on": train_exact(tiny_subject, tmp_path_factory.mktemp("runs") / "on", "on")}
 
 
 def test_zero_correction_is_the_identity_and_rotation_turns_about_the_pivot():
@@ -92,7 +98,7 @@ def image_motion(run, cameras: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def planted_subject(source: Subject, out) -> tuple[Subject, dict]:
-    """A copy of ``source`` in ``out`` with a known camera offset (a turn about the head box's centre)
+    """A copy of ``source`` in ``out`` with a known camera offset (a sideways shift along world x)
     on some training frames and a known coefficient offset on others."""
     from nbskit.apps.export_subject_command import write_subject_copy
     from nbskit.train.refinement import rigid_motions
@@ -104,8 +110,8 @@ def planted_subject(source: Subject, out) -> tuple[Subject, dict]:
     coefficients = [i for i, w in zip(train[6:], values[6:]) if w[column] + PLANTED_COEFFICIENT <= values[:, column].max()]
     cameras, coefficients = train[0:6], coefficients[:6]
     frames = [dataclasses.replace(frame) for frame in source.frames]
-    turn = torch.tensor([[0.0, math.radians(PLANTED_DEGREES), 0.0, 0.0, 0.0, 0.0]])
-    motion = rigid_motions(turn, torch.as_tensor(source.aabb, dtype=torch.float32).mean(dim=0))[0].numpy()
+    shift = torch.tensor([[0.0, 0.0, 0.0, PLANTED_SHIFT, 0.0, 0.0]])
+    motion = rigid_motions(shift, torch.as_tensor(source.aabb, dtype=torch.float32).mean(dim=0))[0].numpy()
     for index in cameras:
         frames[index].transform_matrix = (motion @ frames[index].transform_matrix).astype(np.float32)
     for index in coefficients:
@@ -118,27 +124,28 @@ def planted_subject(source: Subject, out) -> tuple[Subject, dict]:
 
 
 @pytest.mark.slow
-def test_training_recovers_planted_camera_and_coefficient_offsets(tiny_subject, exact_runs, tmp_path):
+def test_training_recovers_planted_camera_and_coefficient_offsets(tiny_subject, exact_off, tmp_path):
     subject, planted = planted_subject(Subject.load(tiny_subject), tmp_path / "planted")
     # Start from the field trained on the exact frames, refine from the first step, more frames per step.
     config = make_config("cpu-smoke", SMALL + ["refine=on", "refine_start=0", "refine_warmup_steps=10",
-                                               "stage2_start=0", "stage3_start=120", "total_steps=120",
-                                               "frames_per_batch=8", "rays_per_frame=96"])
+                                               "stage2_start=0", "stage3_start=100", "total_steps=100",
+                                               "frames_per_batch=6", "rays_per_frame=96"])
     trainer = Trainer(subject, config, None, progress=False)
-    trained = load_run(exact_runs["off"], device="cpu")
+    trained = load_run(exact_off, device="cpu")
     trainer.model.load_state_dict(trained.model.state_dict())
     trainer.grid.load_state_dict(trained.grid.state_dict())
     trainer.fit()
     train = list(subject.indices("train"))
     with torch.no_grad():
         rows = [train.index(i) for i in planted["cameras"]]
-        turn = trainer.corrections.camera[rows]
-        recovered = -np.degrees(turn[:, 1].numpy())  # the planted turn is undone by the opposite one
-        others = trainer.corrections.camera[[r for r in range(len(train)) if r not in rows], :3].norm(dim=1)
+        length = float(trainer.corrections.length)
+        recovered = -length * trainer.corrections.camera[rows, 3].numpy()  # undone by the opposite shift
+        unplanted = [r for r in range(len(train)) if r not in rows]
+        others = length * trainer.corrections.camera[unplanted, 3:].norm(dim=1)
         rows = [train.index(i) for i in planted["coefficients"]]
         residual = trainer.corrections.expression[rows, planted["column"]].numpy()
-    assert recovered.mean() > 0.5 * PLANTED_DEGREES, f"recovered {recovered} of {PLANTED_DEGREES} degrees"
-    assert np.degrees(float(others.mean())) < 0.25 * recovered.mean()
+    assert recovered.mean() > 0.5 * PLANTED_SHIFT, f"recovered {recovered} of a {PLANTED_SHIFT} shift"
+    assert float(others.mean()) < 0.25 * recovered.mean()
     assert -residual.mean() > 0.5 * PLANTED_COEFFICIENT, f"residuals {residual} for an offset of {PLANTED_COEFFICIENT}"
 
 
