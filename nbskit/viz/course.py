@@ -1,6 +1,6 @@
 """What the course notebooks share: which subject, which training config, and a reusable trained run.
 
-Notebooks 05–08 all need a trained head. Runs are kept in folders named after their subject and
+Notebooks 06–09 all need a trained head. Runs are kept in folders named after their subject and
 config, so a notebook run a second time (or another notebook with the same settings) resumes or
 reuses the finished run instead of training again.
 
