@@ -13,7 +13,8 @@ CELLS = [
     1. look at a slice of the density and choose the iso-level;
     2. run **marching cubes** (scikit-image) and export the mesh with **trimesh** (PLY, OBJ, GLB);
     3. view it in **plotly**, coloured by the colour network;
-    4. compare it with the synthetic subject's ground-truth mesh;
+    4. compare it with the synthetic subject's ground-truth mesh: two-sided Chamfer distance and
+       normal consistency against baselines, and an error map on the mesh;
     5. sweep one coefficient and watch the geometry move: a **mesh sequence**.
 
     The expression enters through the blended table $h_0 + \\sum_i w_i h_i$: changing $w$ changes σ,
@@ -53,10 +54,18 @@ CELLS = [
     box_length = float((aabb[1] - aabb[0]).max())
     OPTICAL_DEPTH = mesh_optical_depth(SMOKE)  # iso-level as σ x box length (see section 1)
     LEVEL = OPTICAL_DEPTH / box_length  # the same in density units (1 / world length)
-    neutral = low.copy()  # every coefficient at its training minimum: the closest the clamp allows to zero
+    # "Neutral" here: every coefficient at its mean over the training frames (see below).
+    neutral = run.subject.expressions(run.subject.indices("train")).mean(axis=0).astype(np.float32)
     print(run.run_dir, f"({run.step} steps)")
     """),
     ("md", """
+    Which expression should stand for "neutral"? For a mesh blendshape model it is $w = 0$. The field
+    clamps $w$ to the training range (notebook 03), so $w = 0$ becomes *every coefficient at its
+    training minimum*: a corner of the data that no frame shows, where a short run has barely
+    constrained the field (it may have no surface there at all). We use the **training mean** of the
+    coefficients instead: the centre of the data the field was fitted to. The subject is synthetic,
+    so the true mesh is known at any $w$, the mean included; section 4 measures all three candidates.
+
     ## 1 · Where is the surface?
 
     A vertical slice through the middle of the head box, σ on a log scale. We measure σ in units of
@@ -107,25 +116,105 @@ CELLS = [
     """),
     ("md", "## 3 · The plotly viewer (drag to turn, scroll to zoom)"),
     ("code", """
-    mesh_figure(mesh, title="neutral expression").update_layout(height=480)
+    mesh_figure(mesh, title="training-mean expression").update_layout(height=480)
     """),
     ("md", """
     ## 4 · Against the ground truth
 
-    The subject is synthetic, so we know the real mesh. For every vertex of our mesh we look up the
-    distance to the nearest point of the true skin surface. Expect most vertices within a few
-    millimetres and a tail: the synthetic hair is a semi-transparent shell that the NeRF sees but the
-    blendshape mesh does not have.
+    The subject is synthetic, so we know the real mesh at the same coefficients. Both surfaces are
+    sampled uniformly by area (`nbskit.geometry.compare`) and each sample is matched to the nearest
+    sample of the other surface:
+
+    - **accuracy**: mean distance from our mesh to the truth (is what we made really there?);
+    - **completeness**: mean distance from the truth to our mesh (is every part of the face there?);
+    - **Chamfer**: their mean, two-sided; **normal consistency**: mean $|n \\cdot n'|$ over the matched
+      pairs (1: the surfaces face the same way).
+
+    Only the truth's face skin is scored: the NeRF also sees the semi-transparent hair shell, the
+    back of the head and the neck cut, which the face mesh does not model (our mesh is cropped to
+    the samples nearest the scored skin). Two baselines frame the numbers: **the box** (the head box
+    itself as a surface: what a field that only learnt "matter is somewhere in the box" gives) and
+    **an ellipsoid** fitted to the true face's bounding box (a guess that already knows where the
+    face is and how big it is). The truth against itself is the sampling floor.
     """),
     ("code", """
+    from nbskit.geometry.compare import compare_surfaces, faces_within
+
+    SAMPLES = 20_000 if SMOKE else 100_000
     scene = SyntheticScene.from_subject(SUBJECT_DIR)
-    truth = trimesh.Trimesh(scene.vertices(neutral), scene.head.triangles, process=False)
+    head = scene.head
+    material = np.asarray(head.material_names)[head.triangle_materials]
+    visible = material != "helper"  # helper geometry is never rendered
+    truth_faces = head.triangles[visible]
+    scored = faces_within(truth_faces, head.vertex_groups["face"], len(head.neutral)) & (material[visible] == "skin")
+
+
+    def score(vertices, faces, w, with_samples=False):
+        result = compare_surfaces(np.asarray(vertices), np.asarray(faces), scene.vertices(w), truth_faces, scored,
+                                  samples=SAMPLES, with_samples=with_samples)
+        for key in ("chamfer", "accuracy", "completeness"):
+            result[key + "_mm"] = 1000 * result[key]  # synthetic subjects are in metres
+        return result
+
+
+    truth_vertices = scene.vertices(neutral)
+    face_vertices = np.unique(truth_faces[scored])
+    lower, upper = truth_vertices[face_vertices].min(axis=0), truth_vertices[face_vertices].max(axis=0)
+    unit_sphere = trimesh.creation.icosphere(subdivisions=4)
+    ellipsoid = unit_sphere.vertices * (upper - lower) / 2 + (upper + lower) / 2
+    box = trimesh.creation.box(bounds=aabb)
+    results = {
+        "our mesh (training mean)": score(mesh.vertices, mesh.faces, neutral, with_samples=True),
+        "box (baseline)": score(box.vertices, box.faces, neutral),
+        "ellipsoid on the face's bounds (baseline)": score(ellipsoid, unit_sphere.faces, neutral),
+        "truth itself (sampling floor)": score(truth_vertices, truth_faces, neutral),
+    }
+    print(f"{'surface':<44} {'Chamfer mm':>10} {'accuracy':>9} {'complete':>9} {'normals':>8}")
+    for label, r in results.items():
+        print(f"{label:<44} {r['chamfer_mm']:>10.2f} {r['accuracy_mm']:>9.2f} {r['completeness_mm']:>9.2f} "
+              f"{r['normal_consistency']:>8.3f}")
+    """),
+    ("md", """
+    The error map: the true face coloured by how far each of its points is from our surface
+    (completeness, point by point). Turn it to see where the field's geometry is weakest.
+    """),
+    ("code", """
+    ours = results["our mesh (training mean)"]
+    points, errors = ours["reference_points"], 1000 * ours["reference_distances"]
+    vertex_error = np.zeros(len(truth_vertices))
+    vertex_error[face_vertices] = errors[cKDTree(points).query(truth_vertices[face_vertices])[1]]
+    skin = truth_faces[scored]
+    go.Figure(go.Mesh3d(x=truth_vertices[:, 0], y=truth_vertices[:, 1], z=truth_vertices[:, 2], i=skin[:, 0],
+                        j=skin[:, 1], k=skin[:, 2], intensity=vertex_error, cmin=0,
+                        cmax=float(np.percentile(errors, 95)), colorscale="Magma", reversescale=True,
+                        colorbar=dict(title="mm"))).update_layout(
+        height=480, title="true face skin, coloured by its distance to our mesh",
+        scene=dict(aspectmode="data", camera=dict(up=dict(x=0, y=1, z=0), eye=dict(x=0, y=0, z=2))))
+    """),
+    ("md", """
+    Why the training mean? The same measurement for the three candidates named at the top (a
+    candidate whose density never reaches the iso-level has no surface). The choice rests on what
+    the expression *is* (the centre of the supervised data, with a known true mesh), not on it
+    scoring best here: after a short run the three are similar. With the default iso-level, the
+    all-minimum corner is the one that can lose its surface: in `docs/results.md` (Fig. 10, a
+    300-step run) it has none at all.
+    """),
+    ("code", """
+    train_expressions = run.subject.expressions(run.subject.indices("train"))
+    rest_frame = int(run.subject.indices("train")[np.argmin(np.linalg.norm(train_expressions, axis=1))])
+    candidates = {"training mean": neutral, "all at the training minimum (clamped 0)": low,
+                  f"training frame {rest_frame} (smallest |w|)": run.subject.frames[rest_frame].expression}
+    candidate_scores = {}
+    for label, w in candidates.items():
+        try:
+            candidate = head_mesh(run, w, resolution=RESOLUTION, level=LEVEL, progress=False)
+        except ValueError as error:  # no surface at this level
+            print(f"{label:<42} {error}")
+            continue
+        candidate_scores[label] = score(candidate.vertices, candidate.faces, w)
+        print(f"{label:<42} Chamfer {candidate_scores[label]['chamfer_mm']:6.2f} mm, "
+              f"normals {candidate_scores[label]['normal_consistency']:.3f}")
     scene.release()
-    surface_points, _ = trimesh.sample.sample_surface(truth, 100_000, seed=0)
-    distances, _ = cKDTree(surface_points).query(np.asarray(mesh.vertices))
-    distances_mm = 1000 * distances  # synthetic subjects are in metres
-    go.Figure(go.Histogram(x=distances_mm, nbinsx=60)).update_layout(
-        title=f"distance to the true surface: median {np.median(distances_mm):.1f} mm", xaxis_title="mm", height=320)
     """),
     ("md", """
     ## 5 · A mesh sequence across an expression sweep
@@ -169,9 +258,16 @@ CELLS = [
     for path in paths:
         reloaded = trimesh.load(path, force="mesh", process=False)
         assert len(reloaded.faces) == len(mesh.faces), f"{path.name}: {len(reloaded.faces)} faces after reloading"
-    head_size = float((truth.bounds[1] - truth.bounds[0]).max())
-    tolerance = 0.15 if SMOKE else 0.05  # of the head's size
-    assert np.median(distances) < tolerance * head_size, f"median distance {np.median(distances):.4f} m to the true surface"
+    # Against the truth: closer than a field that only knows the box; the Chamfer is the mean of both
+    # directions; nothing gets below the truth's own sampling floor.
+    box_score = results["box (baseline)"]
+    assert ours["chamfer_mm"] < box_score["chamfer_mm"], "the mesh is no closer to the face than the box"
+    # Normals pointing in random directions would give mean |n . n'| = 1/2.
+    assert ours["normal_consistency"] > 0.5, "the mesh's normals are no better than random directions"
+    assert np.isclose(ours["chamfer_mm"], (ours["accuracy_mm"] + ours["completeness_mm"]) / 2)
+    floor = results["truth itself (sampling floor)"]["chamfer_mm"]
+    assert all(r["chamfer_mm"] > floor for label, r in results.items() if "floor" not in label)
+    assert "training mean" in candidate_scores, "the training-mean expression has no surface"
     assert moved.max() > 0, "the jawOpen sweep did not change the geometry"
     if not SMOKE:  # a 100-step smoke run is still a fog: its changes are not yet local
         lower = heights < np.median(heights)
