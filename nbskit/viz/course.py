@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +173,23 @@ def seconds_per_step(history: dict, steps: int) -> float:
 
 
 CURVE_FILE = "psnr_vs_time.json"
+SNAPSHOT_FILE = "psnr_vs_time_frames.npy"
+
+
+def curve_point(trainer, regions) -> dict[str, float]:
+    """The model's validation PSNR now, mean over the first ``eval_frames`` frames of the trainer's
+    evaluation split: whole image ('psnr'), inside each face region ('psnr_mouth', 'psnr_eyes' when
+    the subject has 68-point landmarks) and outside them ('psnr_rest'). ``regions``: a FaceRegions
+    of those frames."""
+    from nbskit.train.region_metrics import masked_psnr
+
+    frames, values = trainer.eval_frames, []
+    for row in range(min(trainer.config.eval_frames, len(frames))):
+        prediction, target = trainer.render_frame(frames, row)["rgb"].clamp(0, 1).cpu(), frames.image(row)
+        masks = regions.masks(row)
+        rest = ~torch.stack(list(masks.values())).any(dim=0)
+        values.append({**regions.psnr(prediction, target, row), "psnr_rest": masked_psnr(prediction, target, rest)})
+    return {key: float(np.nanmean([v[key] for v in values])) for key in values[0]}
 
 
 def timed_training(
@@ -180,6 +198,7 @@ def timed_training(
     evaluations: int = 6,
     runs: Path = RUNS_FOLDER,
     progress: bool = True,
+    snapshot_row: int | None = None,
 ) -> list[dict]:
     """Train in ``evaluations`` equal chunks, evaluating after each; returns the PSNR-vs-time curve.
 
@@ -188,22 +207,71 @@ def timed_training(
     stored as ``psnr_vs_time.json`` in the run folder and returned from there when the run is
     already finished, so re-running a notebook does not retrain.
 
+    Args:
+        snapshot_row: a row of the evaluation frames to render at every point of the curve; the
+            uint8 renders [P, H, W, 3] are kept in the run folder (see :func:`curve_snapshots`).
+
     Returns:
-        [{'step', 'seconds' (cumulative training wall-clock), 'psnr' (validation, dB)}, ...]
+        [{'step', 'seconds' (cumulative training wall-clock), 'cpu_seconds' (process CPU time, all
+        threads), 'psnr', 'psnr_mouth', 'psnr_eyes', 'psnr_rest' (validation, dB; see
+        :func:`curve_point`)}, ...]
     """
+    from nbskit.apps.render import to_uint8
     from nbskit.data.subject import Subject
     from nbskit.train.checkpoint import read_json, write_json
+    from nbskit.train.region_metrics import FaceRegions
     from nbskit.train.trainer import Trainer
 
     run_dir = run_folder(subject_dir, config, runs)
     if (run_dir / CURVE_FILE).is_file():
         return read_json(run_dir / CURVE_FILE)
-    trainer = Trainer(Subject.load(subject_dir), config, run_dir, progress=progress)
-    curve, seconds = [{"step": 0, "seconds": 0.0, "psnr": trainer.evaluate()["psnr"]}], 0.0
+    subject = Subject.load(subject_dir)
+    trainer = Trainer(subject, config, run_dir, progress=progress)
+    regions = FaceRegions(subject, trainer.eval_frames)
+    snapshots = []
+
+    def measure(wall: float, cpu: float) -> dict:
+        if snapshot_row is not None:
+            snapshots.append(to_uint8(trainer.render_frame(trainer.eval_frames, snapshot_row)["rgb"]))
+        return {"step": trainer.step, "seconds": wall, "cpu_seconds": cpu, **curve_point(trainer, regions)}
+
+    curve = [measure(0.0, 0.0)]
     for until in np.linspace(0, config.total_steps, evaluations + 1)[1:].round().astype(int):
-        before = trainer.training_seconds()[0]
         trainer.fit(until=int(until))
-        seconds += trainer.training_seconds()[0] - before
-        curve.append({"step": trainer.step, "seconds": seconds, "psnr": trainer.evaluate()["psnr"]})
-    write_json(run_dir / CURVE_FILE, curve)
+        curve.append(measure(*trainer.training_seconds()))
+    if snapshots:
+        temporary = run_dir / f"{SNAPSHOT_FILE}.tmp"
+        with open(temporary, "wb") as handle:
+            np.save(handle, np.stack(snapshots))
+        os.replace(temporary, run_dir / SNAPSHOT_FILE)
+    write_json(run_dir / CURVE_FILE, curve)  # last: its presence means the run and its snapshots are complete
     return curve
+
+
+def curve_snapshots(subject_dir: Path, config: TrainConfig, runs: Path = RUNS_FOLDER) -> np.ndarray:
+    """uint8 [P, H, W, 3]: the renders :func:`timed_training` kept, one per point of the curve."""
+    return np.load(run_folder(subject_dir, config, runs) / SNAPSHOT_FILE)
+
+
+def value_at_cpu_time(curve: list[dict], key: str, cpu_seconds: float) -> float:
+    """A curve's ``key`` (e.g. 'psnr') at ``cpu_seconds`` of training, linearly interpolated between points."""
+    return float(np.interp(cpu_seconds, [p["cpu_seconds"] for p in curve], [p[key] for p in curve]))
+
+
+MIN_SEEDS_FOR_ORDERING = 3
+
+
+def ordering_verdict(differences, first: str, second: str) -> str:
+    """What paired differences ``first - second`` (one per seed) allow one to say.
+
+    An ordering needs at least :data:`MIN_SEEDS_FOR_ORDERING` seeds that all agree on its sign;
+    otherwise the two are not distinguishable (the spread covers zero).
+    """
+    differences = np.asarray(differences, dtype=float)
+    if len(differences) < MIN_SEEDS_FOR_ORDERING:
+        return f"only {len(differences)} seeds: no ordering stated"
+    if differences.min() > 0:
+        return f"{first} ahead on every seed"
+    if differences.max() < 0:
+        return f"{second} ahead on every seed"
+    return "not distinguishable (the spread covers zero)"
