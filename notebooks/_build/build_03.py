@@ -298,7 +298,9 @@ CELLS = [
     """),
     ("md", """
     Notebooks 07 and 08 come back to this: a mesh at "neutral" (all minima) is a mesh of an expression
-    the field has barely seen, so notebook 07 measures geometry at a training frame instead.
+    the field has barely seen, so notebook 07 measures geometry at the training-mean coefficients
+    instead, while the basis gallery of notebook 08 keeps all minima as its reference, for the model
+    and the mesh blendshape alike.
 
     ## Checks
 
