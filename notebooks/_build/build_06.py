@@ -45,10 +45,10 @@ CELLS = [
 
     from nbskit.render import OccupancyGrid, render_image
     from nbskit.train.dataset import load_frames
-    from nbskit.train.run import load_run
+    from nbskit.train.run import load_run, run_folder
     from nbskit.viz import image_strip
     from nbskit.viz.course import (course_config, course_subject, frame_statistics, mouth_open_frames, ordering_verdict,
-                                   run_folder, timed_training, value_at_cpu_time)
+                                   timed_training, value_at_cpu_time)
 
     if SMOKE:
         torch.set_num_threads(2)
