@@ -25,8 +25,10 @@ CELLS = [
     Light shipped in `data/`); `SMOKE = True` (what the tests use) the `tiny` one (64², 60 frames, our
     procedural head).
 
-    **Time** on 2 CPU cores: smoke mode took 5 s on an idle machine; full mode took 15 CPU-seconds
-    (30 s wall on a machine shared with other jobs, load 9). GPU: not measured yet.
+    **Time** on 2 CPU cores: smoke mode took 37 s on a heavily loaded machine (load average about
+    13; 5 s idle before section 7 was added); full mode took 15 CPU-seconds before section 7 (30 s
+    wall on a shared machine, load 9), and section 7's 60 frames were not timed in full mode. GPU:
+    not measured.
     """),
     ("parameters", """
     SMOKE = False  # True: the tiny subject (what the tests use)

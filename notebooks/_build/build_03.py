@@ -28,9 +28,9 @@ CELLS = [
 
     Nothing here is trained: the decoder's design decisions are visible at initialisation.
 
-    **Time** on 2 CPU cores: smoke mode took about 10 s on a loaded machine; full mode (finer
-    sphere grids, the `small` subject, one 128² render) was not timed; it trains nothing and renders
-    one image. GPU: not measured.
+    **Time** on 2 CPU cores: smoke mode took 34 s on a heavily loaded machine (load average about
+    13); full mode (finer sphere grids, the `small` subject, one 128² render) was not timed: it
+    trains nothing and renders one image. GPU: not measured.
     """),
     ("parameters", "SMOKE = False  # True: coarser sphere grids and the tiny subject (what the tests use)"),
     ("code", """
