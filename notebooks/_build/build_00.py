@@ -25,10 +25,9 @@ CELLS = [
     Light shipped in `data/`); `SMOKE = True` (what the tests use) the `tiny` one (64², 60 frames, our
     procedural head).
 
-    **Time** on 2 CPU cores: smoke mode took 37 s on a heavily loaded machine (load average about
-    13; 5 s idle before section 7 was added); full mode took 15 CPU-seconds before section 7 (30 s
-    wall on a shared machine, load 9), and section 7's 60 frames were not timed in full mode. GPU:
-    not measured.
+    **Time** on 2 CPU cores: smoke mode took 37 s on a machine shared with many other jobs (load
+    average about 13; not timed idle); full mode took 15 CPU-seconds for sections 1–6 (30 s wall on
+    a shared machine, load 9); section 7 was not timed in full mode. GPU: not measured.
     """),
     ("parameters", """
     SMOKE = False  # True: the tiny subject (what the tests use)
