@@ -25,7 +25,8 @@ CELLS = [
     image over CPU time, with several seeds, and compare paired runs at equal CPU time.
 
     **Time** on 2 CPU cores: smoke mode (two seeds × two models × 90 steps on the `tiny` subject:
-    the mechanics only) took about 2 minutes on a heavily loaded machine (see the README). Full
+    the mechanics only) took 20 minutes on a machine shared with many other jobs (load average
+    12–14; not timed idle). Full
     mode (three seeds × two models × 300 steps on the `small` subject) was not timed end to end:
     from the per-step CPU times in `docs/results.md` (Fig. 8: 0.23 CPU s per blend step, 0.52 per
     concatenate step on an idle machine) expect about 8–10 minutes. GPU: not measured.
@@ -151,14 +152,18 @@ CELLS = [
     """),
     ("md", """
     What the numbers say, and what they do not. The verdict column is the only ordering this
-    notebook states. `docs/results.md` (Fig. 8, one seed, 300 steps, 2 frames per point) found blend
+    notebook states. With two seeds (smoke mode) it states none, even where both seeds agree: in
+    our smoke runs blend was several dB ahead in every region at equal CPU time, largely because a
+    concatenate step costs about twice as much and that model often leaves its initial fog late,
+    so at equal CPU time it has had half the steps and may still be fog. `docs/results.md` (Fig. 8, one seed, 300 steps, 2 frames per point) found blend
     ahead per CPU second before stage 3 and in the eye boxes throughout, with concatenate 0.4 dB
     ahead in the mouth box at the end: one seed and two frames cannot separate such gaps from noise,
     which is why this notebook pairs seeds. Per step, the concatenate model costs about twice the
     CPU time of the blended one here (the ratio above); on a GPU with a fused kernel the blend's
     K+1 table reads cost little, on a CPU they grow with K.
 
-    Why the paper's large gap in the dynamic regions may not show at this scale: 90–300 steps
+    Where the full run finds the regions not distinguishable, or the mouth no better than the rest,
+    these are reasons the paper's gap in the dynamic regions may not show at this scale: 90–300 steps
     instead of 25k; a synthetic subject whose mouth and eyes move less often and less far than a
     talking person's, and whose coefficients are exact (no tracking noise for either model to
     absorb); and images of 64² or 128², where the mouth box holds a few hundred pixels.
