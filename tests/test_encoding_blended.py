@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from nbskit.encoding import BlendedHashGrid, HashGridConfig, blend_tables, encode_blended, hash_encode
-from nbskit.encoding.blended import encode_blended_torch, sparse_terms
+from nbskit.encoding.blended import encode_blended_torch
+from nbskit.encoding.dispatch import sparse_terms
 
 CONFIG = HashGridConfig(levels=4, features=2, log2_table_size=10, base_resolution=4, finest_resolution=64)
 
