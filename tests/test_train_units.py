@@ -31,6 +31,28 @@ def test_overrides_are_typed_and_checked():
         presets.make_config("cpu", ["stage2_start=99999"])
 
 
+def test_stage_plans_are_lists_of_stage_records():
+    paper = presets.make_config("cpu", ["total_steps=50", "stage2_start=10", "stage3_start=20"])
+    assert [stage.start for stage in paper.stages()] == [0, 10, 20]
+    assert [paper.stage(step) for step in (0, 9, 10, 19, 20, 49)] == [1, 1, 2, 2, 3, 3]
+    assert [name for name, _ in paper.stages()[0].losses] == ["colour", "mask"]
+    assert paper.stages()[2].samplers == ("rays", "patches")
+    ablation = presets.make_config("cpu", ["total_steps=50", "stage2_start=10", "stage3_start=20",
+                                           "stage_plan=no-patches"])
+    assert ablation.stage(49) == 2
+    assert all("patches" not in stage.samplers for stage in ablation.stages())
+    with pytest.raises(ValueError, match="stage_plan"):
+        presets.make_config("cpu", ["stage_plan=no-such-plan"])
+
+
+def test_a_stage_naming_an_unknown_loss_term_is_refused():
+    from nbskit.train.stages import Stage
+    from nbskit.train.trainer import checked_plan
+
+    with pytest.raises(ValueError, match="unknown loss terms or samplers.*'colour_l2'"):
+        checked_plan([Stage("colour", 0, (("colour_l2", 1.0),))])
+
+
 def test_config_round_trips_through_json(tmp_path):
     config = presets.make_config("cpu-smoke", ["seed=7"])
     checkpoint.write_json(tmp_path / "c.json", config.to_dict())

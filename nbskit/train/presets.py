@@ -1,8 +1,9 @@
 """Training configuration: one dataclass, four presets, and ``key=value`` overrides.
 
 The schedule follows docs/architecture.md, “Training” (the paper and the authors' code): stage 1 adds a mask loss,
-stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term. Presets scale
-image resolution, hash-table size, batch and stage lengths to the machine.
+stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term (the stage
+records are built in :mod:`nbskit.train.stages` from the fields below). Presets scale image
+resolution, hash-table size, batch and stage lengths to the machine.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-STAGE_NAMES = ("stage1: colour + mask", "stage2: colour", "stage3: colour + patches")
+from nbskit.train.stages import STAGE_PLANS, Stage, stage_at
 
 
 @dataclass
@@ -31,7 +32,8 @@ class TrainConfig:
     patch_size: int = 32
     patches_per_batch: int = 2
     mouth_patch_probability: float = 0.5
-    # schedule (steps are global; a stage ends where the next begins)
+    # schedule (steps are global; a stage ends where the next begins); the plan names the stages
+    stage_plan: str = "paper"  # a key of nbskit.train.stages.STAGE_PLANS
     stage2_start: int = 4000
     stage3_start: int = 20000
     total_steps: int = 25000
@@ -65,9 +67,13 @@ class TrainConfig:
     checkpoint_interval: int = 500
     log_interval: int = 25
 
+    def stages(self) -> list[Stage]:
+        """The stage records of this run, in order (see :mod:`nbskit.train.stages`)."""
+        return STAGE_PLANS[self.stage_plan](self)
+
     def stage(self, step: int) -> int:
-        """Stage number (1, 2 or 3) of a 0-based step."""
-        return 1 if step < self.stage2_start else 2 if step < self.stage3_start else 3
+        """Stage number (1-based, in the plan) of a 0-based step."""
+        return stage_at(self.stages(), step)[0]
 
     def validate(self) -> None:
         if not 0 <= self.stage2_start <= self.stage3_start <= self.total_steps:
@@ -75,7 +81,7 @@ class TrainConfig:
                 "expected 0 <= stage2_start <= stage3_start <= total_steps, got "
                 f"{self.stage2_start}, {self.stage3_start}, {self.total_steps}"
             )
-        for name, allowed in (("model", ("blend", "concatenate")), ("grid_policy", ("expression", "neutral", "none")),
+        for name, allowed in (("stage_plan", tuple(STAGE_PLANS)), ("model", ("blend", "concatenate")), ("grid_policy", ("expression", "neutral", "none")),
                               ("background", ("subject", "white", "black"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")

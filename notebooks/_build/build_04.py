@@ -38,7 +38,8 @@ CELLS = [
     from nbskit.data.synthetic import SUBJECT_CACHE, default_subject, synthesize_subject
     from nbskit.train.dataset import load_frames
     from nbskit.train.evaluate import evaluate_run, format_table
-    from nbskit.train.presets import STAGE_NAMES, make_config
+    from nbskit.train.presets import make_config
+    from nbskit.train.stages import STAGE_NAMES
     from nbskit.train.run import load_run
     from nbskit.train.samplers import sample_patches, sample_random_rays
     from nbskit.train.trainer import Trainer
