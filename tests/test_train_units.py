@@ -53,6 +53,23 @@ def test_a_stage_naming_an_unknown_loss_term_is_refused():
         checked_plan([Stage("colour", 0, (("colour_l2", 1.0),))])
 
 
+def test_model_settings_are_reachable_through_the_config():
+    from nbskit.model import NeRFBlendShapeConfig
+    from nbskit.train.components import build_model
+
+    aabb, low, high = np.array([[-1.0] * 3, [1.0] * 3]), np.zeros(2), np.ones(2)
+    default = build_model(presets.make_config("cpu-smoke"), aabb, low, high).config
+    paper = NeRFBlendShapeConfig()
+    assert (default.hash_grid.levels, default.density_width, default.density_scale) == (
+        paper.hash_grid.levels, paper.density_width, paper.density_scale)
+    settings = ["hash_levels=4", "hash_features=2", "density_width=16", "color_width=8", "density_scale=64"]
+    config = build_model(presets.make_config("cpu-smoke", settings), aabb, low, high).config
+    assert (config.hash_grid.levels, config.hash_grid.features) == (4, 2)
+    assert (config.density_width, config.color_width, config.density_scale) == (16, 8, 64.0)
+    with pytest.raises(ValueError, match="density_width must be >= 0"):
+        presets.make_config("cpu", ["density_width=-1"])
+
+
 def test_config_round_trips_through_json(tmp_path):
     config = presets.make_config("cpu-smoke", ["seed=7"])
     checkpoint.write_json(tmp_path / "c.json", config.to_dict())

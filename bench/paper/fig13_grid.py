@@ -17,9 +17,9 @@ import sys
 from bench.common import run_script
 from bench.paper import output
 from bench.paper.training import bench_config, synthetic_subject, train_with_curve
+from nbskit.render.occupancy import POLICIES
 
 CLAIM = "fig13_grid"
-POLICIES = ("expression", "neutral", "none")
 POLICY_COLOURS = {"expression": "tab:blue", "neutral": "tab:green", "none": "tab:grey"}
 MOUTH_OPEN_FRACTION = 0.5  # of the test frames, those with the largest jawOpen
 PANELS = (("psnr", "PSNR, mouth-open test frames (dB)"), ("samples_per_ray", "samples per ray"),
@@ -52,7 +52,7 @@ def plot(rows: list[dict], path):
     figure, axes = output.new_figure(len(PANELS), width_per_panel=2.6)
     for axis, (key, title) in zip(axes, PANELS):
         axis.bar([row["policy"] for row in rows], [row[key] for row in rows],
-                 color=[POLICY_COLOURS[row["policy"]] for row in rows])
+                 color=[POLICY_COLOURS.get(row["policy"], "tab:purple") for row in rows])
         axis.set_title(title, fontsize=8)
         axis.tick_params(labelsize=8)
     low = min(row["psnr"] - row["psnr_std"] for row in rows)

@@ -11,7 +11,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from nbskit.model import MODEL_KINDS
+from nbskit.render.occupancy import POLICIES
+from nbskit.train.dataset import BACKGROUND_COLOURS
 from nbskit.train.stages import STAGE_PLANS, Stage, stage_at
+from nbskit.train.table_optimizer import TABLE_OPTIMIZERS
+
+# Fields whose value must be one of a table's names: field -> that table (name -> implementation).
+CHOICES = {"stage_plan": STAGE_PLANS, "model": MODEL_KINDS, "grid_policy": POLICIES,
+           "table_optimizer": TABLE_OPTIMIZERS, "background": ("subject", *BACKGROUND_COLOURS)}
+# Field settings of the model; 0 keeps the model's own default (nbskit.model.config).
+MODEL_SETTINGS = ("hash_levels", "hash_features", "density_width", "color_width", "density_scale")
 
 
 @dataclass
@@ -20,12 +30,17 @@ class TrainConfig:
 
     preset: str = "cpu"
     seed: int = 0
-    model: str = "blend"  # 'blend' (NeRFBlendShape) or 'concatenate' (the paper's baseline)
+    model: str = "blend"  # a key of nbskit.model.MODEL_KINDS: 'blend' (NeRFBlendShape) or 'concatenate' (baseline)
     # data
     max_image_size: int = 128  # longest image side used for training/eval (0: native resolution)
     background: str = "subject"  # 'subject' (its background.png, white if none), 'white' or 'black'
-    # field
+    # field (the settings below log2_table_size: 0 keeps the model's own default)
     log2_table_size: int = 14
+    hash_levels: int = 0
+    hash_features: int = 0
+    density_width: int = 0
+    color_width: int = 0
+    density_scale: float = 0.0
     # batch: B frames x R rays per frame (+ one patch per frame in stage 3)
     frames_per_batch: int = 2
     rays_per_frame: int = 1024
@@ -57,7 +72,7 @@ class TrainConfig:
     march_cone_angle: float = 1.0 / 256
     march_max_steps: int = 1024
     # occupancy grid
-    grid_policy: str = "expression"  # 'expression' (Eq. 9), 'neutral' or 'none'
+    grid_policy: str = "expression"  # a key of nbskit.render.occupancy.POLICIES: 'expression' (Eq. 9), 'neutral', 'none'
     grid_resolution: int = 128
     grid_update_interval: int = 16
     grid_warmup_steps: int = 256  # before this step, updates evaluate every cell (instant-ngp)
@@ -81,10 +96,12 @@ class TrainConfig:
                 "expected 0 <= stage2_start <= stage3_start <= total_steps, got "
                 f"{self.stage2_start}, {self.stage3_start}, {self.total_steps}"
             )
-        for name, allowed in (("stage_plan", tuple(STAGE_PLANS)), ("model", ("blend", "concatenate")), ("grid_policy", ("expression", "neutral", "none")),
-                              ("background", ("subject", "white", "black"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name, table in CHOICES.items():
+            if getattr(self, name) not in table:
+                raise ValueError(f"{name} must be one of {tuple(table)}, got {getattr(self, name)!r}")
+        negative = [name for name in MODEL_SETTINGS if getattr(self, name) < 0]
+        if negative:
+            raise ValueError(f"{', '.join(negative)} must be >= 0 (0 keeps the model's default)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -183,3 +183,23 @@ class CombinedOptimizer:
                     ],
                 }
             )
+
+
+def dense_adam(tables: list, mlp_group: dict, adam: dict) -> torch.optim.Optimizer:
+    """One fused torch Adam over everything (no weight decay on the tables).
+
+    fused: one multi-threaded kernel per step instead of ~10 passes over the tables (CPU and CUDA;
+    10x less CPU time for the paper-size tables); same update up to rounding.
+    """
+    return torch.optim.Adam([{"params": tables, "weight_decay": 0.0}, mlp_group], **adam, fused=True)
+
+
+def row_sparse_adam(tables: list, mlp_group: dict, adam: dict) -> CombinedOptimizer:
+    """:class:`RowSparseAdam` on the tables and fused torch Adam on the MLPs, stepped as one."""
+    mlp_adam = torch.optim.Adam([mlp_group], **adam, fused=True)
+    return CombinedOptimizer({"tables": RowSparseAdam(tables, **adam), "mlps": mlp_adam})
+
+
+# Table optimisers: name -> builder(table parameters, the MLPs' parameter group, Adam settings
+# {lr, betas, eps}); ``TrainConfig.table_optimizer`` picks one.
+TABLE_OPTIMIZERS = {"adam": dense_adam, "sparse-adam": row_sparse_adam}

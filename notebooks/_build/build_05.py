@@ -37,7 +37,7 @@ CELLS = [
     import torch
     from plotly.subplots import make_subplots
 
-    from nbskit.render import OccupancyGrid, render_image
+    from nbskit.render import POLICIES, OccupancyGrid, render_image
     from nbskit.train.dataset import load_frames
     from nbskit.viz import image_strip
     from nbskit.viz.course import (course_config, course_subject, frame_statistics, mouth_open_frames,
@@ -45,7 +45,6 @@ CELLS = [
 
     if SMOKE:
         torch.set_num_threads(2)
-    POLICIES = ("expression", "neutral", "none")
     # Three runs must fit the two-minute smoke budget: shorter ones than the other notebooks use.
     SHORT = {"total_steps": 60, "stage2_start": 30, "stage3_start": 60, "eval_interval": 60,
              "checkpoint_interval": 60} if SMOKE else {}
