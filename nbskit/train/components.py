@@ -12,9 +12,9 @@ from nbskit.render import MarchConfig, OccupancyGrid, RenderConfig
 from nbskit.train.presets import TrainConfig
 from nbskit.train.table_optimizer import TABLE_OPTIMIZERS
 
-# TrainConfig field -> the field-config attribute it sets (0 in the TrainConfig keeps the model's default).
-HASH_GRID_SETTINGS = {"hash_levels": "levels", "hash_features": "features"}
-DECODER_SETTINGS = {"density_width": "density_width", "color_width": "color_width", "density_scale": "density_scale"}
+# A TrainConfig field ``hash_<name>`` sets HashGridConfig.<name>; one named like a field-config field
+# sets that field. 0 (the TrainConfig default) keeps the model's own value.
+HASH_GRID_PREFIX = "hash_"
 
 
 def build_model(config: TrainConfig, aabb: np.ndarray, expression_min: np.ndarray, expression_max: np.ndarray):
@@ -22,20 +22,21 @@ def build_model(config: TrainConfig, aabb: np.ndarray, expression_min: np.ndarra
     size and any field settings it sets (levels, features, MLP widths, density scale)."""
     field_class, config_class = MODEL_KINDS[config.model]
     field_config = config_class()
-    grid = {"log2_table_size": config.log2_table_size, **_settings(config, HASH_GRID_SETTINGS)}
+    grid = {"log2_table_size": config.log2_table_size, **_settings(config, field_config.hash_grid, HASH_GRID_PREFIX)}
     field_config = dataclasses.replace(
-        field_config, hash_grid=dataclasses.replace(field_config.hash_grid, **grid),
-        **_settings(config, DECODER_SETTINGS),
+        field_config, hash_grid=dataclasses.replace(field_config.hash_grid, **grid), **_settings(config, field_config)
     )
     return field_class(field_config, aabb, expression_min, expression_max)
 
 
-def _settings(config: TrainConfig, names: dict[str, str]) -> dict:
-    """{field-config attribute: value} for the TrainConfig fields of ``names`` that are set (non-zero)."""
-    return {attribute: getattr(config, name) for name, attribute in names.items() if getattr(config, name)}
+def _settings(config: TrainConfig, target, prefix: str = "") -> dict:
+    """{field of the dataclass ``target``: value} for each TrainConfig field ``prefix + name`` that is set (non-zero)."""
+    values = {field.name: getattr(config, prefix + field.name, 0) for field in dataclasses.fields(target)}
+    return {name: value for name, value in values.items() if value}
 
 
-def build_grid(config: TrainConfig, aabb: np.ndarray):
+def build_occupancy(config: TrainConfig, aabb: np.ndarray) -> OccupancyGrid:
+    """The run's occupancy grid (policy, resolution from the config) over ``aabb``."""
     return OccupancyGrid(aabb, resolution=config.grid_resolution, policy=config.grid_policy)
 
 
