@@ -25,5 +25,6 @@ def lint_imports_command() -> list[str]:
 
 def test_import_contracts_are_kept():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run(lint_imports_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    result = subprocess.run(lint_imports_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 0, f"lint-imports found broken contracts:\n{result.stdout}\n{result.stderr}"

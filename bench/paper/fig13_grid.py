@@ -41,7 +41,7 @@ def policy_row(subject_dir, policy: str, profile, args) -> dict:
     stats = frame_statistics(run, frames)
     return {
         "policy": policy, "run": str(bench_run.run_dir), "frames": [int(i) for i in frames],
-        "occupied_fraction": float(run.grid.occupied_fraction()),
+        "occupied_fraction": float(run.occupancy.occupied_fraction()),
         **{name: output.mean_and_std(values)[0] for name, values in stats.items()},
         "psnr_std": output.mean_and_std(stats["psnr"])[1],
         "cpu_s_per_step": bench_run.cpu_seconds_per_step, "wall_s_per_step": bench_run.wall_seconds_per_step,

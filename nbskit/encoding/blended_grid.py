@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .coefficients import blend_coefficients, expression_range
 from .config import HashGridConfig
 from .dispatch import encode_blended
 
@@ -18,8 +19,6 @@ class BlendedHashGrid(nn.Module):
         tables: [K+1, total_entries, F], h0 (the mean) followed by the bases h1..hK. One
             parameter, so that every forward pass hands the encoder the tables without a copy;
             ``mean_table`` [1, total, F] and ``basis_tables`` [K, total, F] are views of it.
-            Checkpoints that stored the two halves separately still load (see
-            :func:`_merge_split_tables`).
     Buffers:
         expression_min, expression_max: [K] range of each coefficient over the training frames;
             coefficients are clamped to it at every forward pass (docs/architecture.md, “Units and conventions”).
@@ -37,18 +36,11 @@ class BlendedHashGrid(nn.Module):
         self.config = config
         self.num_expressions = int(num_expressions)
         self.backend = backend
-        low = _as_float_vector(expression_min, "expression_min", self.num_expressions)
-        high = _as_float_vector(expression_max, "expression_max", self.num_expressions)
-        if bool((low > high).any()):
-            bad = int(torch.nonzero(low > high)[0])
-            raise ValueError(
-                f"expression_min[{bad}]={float(low[bad])} exceeds expression_max[{bad}]={float(high[bad])}"
-            )
+        low, high = expression_range(expression_min, expression_max, self.num_expressions)
         self.register_buffer("expression_min", low)
         self.register_buffer("expression_max", high)
         shape = (self.num_expressions + 1, config.total_entries, config.features)
         self.tables = nn.Parameter(torch.empty(shape).uniform_(-INIT_RANGE, INIT_RANGE))
-        self.register_load_state_dict_pre_hook(_merge_split_tables)
 
     @property
     def output_dim(self) -> int:
@@ -73,14 +65,7 @@ class BlendedHashGrid(nn.Module):
         Returns:
             [B, K+1]
         """
-        w = torch.as_tensor(w, dtype=self.expression_min.dtype, device=self.expression_min.device)
-        if w.ndim == 1:
-            w = w[None]
-        if w.ndim != 2 or w.shape[1] != self.num_expressions:
-            raise ValueError(f"w must be [B, K={self.num_expressions}] or [K]; got {tuple(w.shape)}")
-        if clamp:
-            w = torch.clamp(w, self.expression_min, self.expression_max)
-        return torch.cat([torch.ones_like(w[:, :1]), w], dim=1)
+        return blend_coefficients(w, self.expression_min, self.expression_max, clamp)
 
     def forward(
         self, x01: torch.Tensor, frame: torch.Tensor, w: torch.Tensor, clamp: bool = True
@@ -96,25 +81,3 @@ class BlendedHashGrid(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.config}, num_expressions={self.num_expressions}, backend={self.backend!r}"
-
-
-SPLIT_TABLE_KEYS = ("mean_table", "basis_tables")  # how checkpoints before the single parameter stored it
-
-
-def _merge_split_tables(
-    module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-):
-    """Load-state-dict pre-hook: ``<prefix>mean_table`` [1,T,F] + ``<prefix>basis_tables`` [K,T,F]
-    (older checkpoints) become ``<prefix>tables`` [K+1,T,F], so old runs keep loading."""
-    mean_key, basis_key = (prefix + name for name in SPLIT_TABLE_KEYS)
-    if mean_key in state_dict and basis_key in state_dict and prefix + "tables" not in state_dict:
-        state_dict[prefix + "tables"] = torch.cat(
-            [state_dict.pop(mean_key), state_dict.pop(basis_key)], dim=0
-        )
-
-
-def _as_float_vector(values, name: str, length: int) -> torch.Tensor:
-    tensor = torch.as_tensor(values, dtype=torch.float32).detach().cpu().clone()
-    if tensor.shape != (length,):
-        raise ValueError(f"{name} must have shape [K={length}]; got {tuple(tensor.shape)}")
-    return tensor

@@ -36,7 +36,7 @@ from nbskit.train.checkpoint import (
     save_checkpoint,
     write_json,
 )
-from nbskit.train.components import build_grid, build_model, build_optimizer, build_render_config
+from nbskit.train.components import build_model, build_occupancy, build_optimizer, build_render_config
 from nbskit.train.dataset import FrameSet, load_frames, to_unit
 from nbskit.train.presets import TrainConfig
 from nbskit.train.samplers import SAMPLERS, PixelBatch, gather, sample_frames
@@ -71,7 +71,7 @@ def checked_plan(plan: list[Stage]) -> list[Stage]:
 
 
 class Trainer:
-    """Owns the model, grid, optimiser and data of one run; ``fit()`` trains to ``total_steps``.
+    """Owns the model, occupancy grid, optimiser and data of one run; ``fit()`` trains to ``total_steps``.
 
     Args:
         subject: the subject to fit.
@@ -96,12 +96,12 @@ class Trainer:
         self.expression_min, self.expression_max = subject.expression_range()
         seed_everything(config.seed)  # the initial weights depend on the seed only
         self.model = build_model(config, subject.aabb, self.expression_min, self.expression_max).to(self.device)
-        self.grid = build_grid(config, subject.aabb).to(self.device)
+        self.occupancy = build_occupancy(config, subject.aabb).to(self.device)
         self.optimizer = build_optimizer(self.model, config)
         from nbskit.render import OccupancySchedule
 
         self.render_config = build_render_config(config)
-        self.grid_schedule = OccupancySchedule(every=config.grid_update_interval, warmup_steps=config.grid_warmup_steps)
+        self.occupancy_schedule = OccupancySchedule(every=config.grid_update_interval, warmup_steps=config.grid_warmup_steps)
         self._perceptual = perceptual
         self._perceptual_searched = perceptual is not None
         self.perceptual_label = getattr(perceptual, "label", None)
@@ -126,7 +126,7 @@ class Trainer:
 
     def save(self) -> None:
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.grid, self.history)
+            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.occupancy, self.history)
 
     def resume(self) -> bool:
         """Load ``run_dir``'s last checkpoint if there is one; returns whether it did."""
@@ -136,10 +136,9 @@ class Trainer:
             return False
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.grid.load_state_dict(state["grid"])
+        self.occupancy.load_state_dict(state["grid"])
         restore_rng_states(state["rng"])
         self.history = state["history"]
-        self.history.setdefault("cpu_seconds_per_stage", {})  # runs saved before CPU time was kept
         self.step = state["step"]
         return True
 
@@ -171,7 +170,7 @@ class Trainer:
             slots.append(batch.ray_slots)
         background = torch.cat([data.background[b.pixels[..., 1], b.pixels[..., 0]].reshape(-1, 3) for b in batches])
         device = self.device
-        return render_rays(self.model, self.grid, torch.cat(origins).to(device), torch.cat(dirs).to(device),
+        return render_rays(self.model, self.occupancy, torch.cat(origins).to(device), torch.cat(dirs).to(device),
                            torch.cat(slots).to(device), data.expressions[frames].to(device), background.to(device),
                            self.render_config, training=True, generator=generator)
 
@@ -180,7 +179,7 @@ class Trainer:
         config, data, step = self.config, self.train_frames, self.step
         number, stage = stage_at(self.stages, step)
         generator = step_generator(config.seed, step, DATA_STREAM)
-        self.grid_schedule.maybe_update(self.grid, step, self.model, self.expression_max,
+        self.occupancy_schedule.maybe_update(self.occupancy, step, self.model, self.expression_max,
                                         step_generator(config.seed, step, GRID_STREAM, self.device))
         frames = sample_frames(len(data), config.frames_per_batch, generator)
         drawn = [SAMPLERS[name](config, data, frames, generator) for name in stage.samplers]
@@ -223,7 +222,7 @@ class Trainer:
         """Render row ``row`` of a FrameSet at its resolution over its background."""
         from nbskit.render import render_image
 
-        return render_image(self.model, self.grid, frames.intrinsics, frames.c2w[row], frames.expressions[row],
+        return render_image(self.model, self.occupancy, frames.intrinsics, frames.c2w[row], frames.expressions[row],
                             frames.background, self.render_config)
 
     def evaluate(self) -> dict:
