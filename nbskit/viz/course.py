@@ -135,7 +135,7 @@ def frame_statistics(run, indices, grid=None, split: str = "test") -> dict[str, 
     if missing:
         raise ValueError(f"frames {missing} are not in the {split!r} split of {run.subject.root}")
     device = run.model.aabb.device
-    grid = run.grid if grid is None else grid
+    grid = run.occupancy if grid is None else grid
     background = frames.background.to(device)
     stats: dict[str, list[float]] = {"psnr": [], "samples_per_ray": [], "seconds": []}
     for index in indices:
@@ -154,11 +154,6 @@ def frame_statistics(run, indices, grid=None, split: str = "test") -> dict[str, 
         stats["psnr"].append(metrics.psnr(out["rgb"].clamp(0, 1).cpu(), frames.image(row)))
         stats["samples_per_ray"].append(out["num_samples"] / (frames.width * frames.height))
     return {key: np.asarray(values) for key, values in stats.items()}
-
-
-def seconds_per_step(history: dict, steps: int) -> float:
-    """Mean training wall-clock per step, from the trainer's per-stage timings."""
-    return sum(history["seconds_per_stage"].values()) / max(steps, 1)
 
 
 CURVE_FILE = "psnr_vs_time.json"

@@ -46,7 +46,7 @@ CELLS = [
     from nbskit.encoding import SH_OUTPUT_DIM, sh_encode
     from nbskit.model import DecoderConfig
     from nbskit.render import generate_rays, ray_aabb_intersect, render_image
-    from nbskit.train.components import build_grid, build_model, build_render_config
+    from nbskit.train.components import build_model, build_occupancy, build_render_config
     from nbskit.train.dataset import scaled_intrinsics
     from nbskit.viz.course import course_config, course_subject
 
@@ -190,7 +190,7 @@ CELLS = [
     ("code", """
     intrinsics = scaled_intrinsics(subject.intrinsics, config.max_image_size)
     camera = torch.as_tensor(subject.frames[0].transform_matrix, dtype=torch.float32)
-    grid = build_grid(config, subject.aabb)  # policy "none": every cell may hold matter
+    grid = build_occupancy(config, subject.aabb)  # policy "none": every cell may hold matter
     fog = render_image(model, grid, intrinsics, camera, low, None, build_render_config(config))
     origins, dirs = (r[0] for r in generate_rays(intrinsics, camera))
     near, far = ray_aabb_intersect(origins, dirs, aabb)

@@ -43,7 +43,7 @@ CELLS = [
     import torch
     from plotly.subplots import make_subplots
 
-    from nbskit.render import OccupancyGrid, render_image
+    from nbskit.render import POLICIES, OccupancyGrid, render_image
     from nbskit.train.dataset import load_frames
     from nbskit.train.run import load_run, run_folder
     from nbskit.viz import image_strip
@@ -52,7 +52,6 @@ CELLS = [
 
     if SMOKE:
         torch.set_num_threads(2)
-    POLICIES = ("expression", "neutral", "none")
     SEEDS = (0, 1) if SMOKE else (0, 1, 2)  # an ordering needs at least three; smoke mode shows the mechanics
     EVALUATIONS = 3 if SMOKE else 6  # points on each PSNR-over-time curve after step 0
     # Nine runs must fit: shorter schedules than the other notebooks (the paper's 25k steps are far away).
@@ -81,7 +80,7 @@ CELLS = [
     device = paper.model.aabb.device
 
     def rebuilt_grid(policy, **cutoff):
-        grid = OccupancyGrid(paper.subject.aabb, resolution=paper.grid.resolution, policy=policy, **cutoff).to(device)
+        grid = OccupancyGrid(paper.subject.aabb, resolution=paper.occupancy.resolution, policy=policy, **cutoff).to(device)
         # The same seed gives every grid the same jittered probe positions: only the policy differs.
         grid.update(paper.model, paper.model.expression_max, generator=torch.Generator(device=device).manual_seed(0))
         return grid
@@ -98,7 +97,7 @@ CELLS = [
     expression_cells = grids["expression"].occupied().cpu()
     neutral_cells = grids["neutral"].occupied().cpu()
     only_expression = expression_cells & ~neutral_cells
-    middle = paper.grid.resolution // 2  # the x = centre plane: rows y, columns z (face towards +z)
+    middle = paper.occupancy.resolution // 2  # the x = centre plane: rows y, columns z (face towards +z)
     figure = make_subplots(1, 3, subplot_titles=["neutral grid", "expression-aware grid", "kept only by expression-aware"])
     for column, cells in enumerate((neutral_cells, expression_cells, only_expression), start=1):
         figure.add_trace(go.Heatmap(z=cells[middle].T.float().numpy(), colorscale="Greys", showscale=False), 1, column)
@@ -149,7 +148,7 @@ CELLS = [
         stats = frame_statistics(run, mouth_frames)
         results[policy, seed] = {"samples_per_ray": stats["samples_per_ray"].mean(), "psnr": stats["psnr"].mean(),
                                  "cpu_per_step": curve[-1]["cpu_seconds"] / curve[-1]["step"],
-                                 "occupied": run.grid.occupied_fraction()}
+                                 "occupied": run.occupancy.occupied_fraction()}
 
 
     def mean_over_seeds(policy, key):

@@ -39,6 +39,7 @@ CELLS = [
     from plotly.subplots import make_subplots
 
     from nbskit.data.subject import Subject
+    from nbskit.model import MODEL_KINDS
     from nbskit.train.components import build_model
     from nbskit.train.dataset import load_frames
     from nbskit.viz import image_strip
@@ -47,7 +48,7 @@ CELLS = [
 
     if SMOKE:
         torch.set_num_threads(2)
-    MODELS = ("blend", "concatenate")
+    MODELS = tuple(MODEL_KINDS)
     SEEDS = (0, 1) if SMOKE else (0, 1, 2)  # an ordering needs at least three; smoke mode shows the mechanics
     EVALUATIONS = 3 if SMOKE else 8  # points on each curve after the untrained one
     # The concatenate model often stays in its initial fog for ~40-60 steps, so smoke runs take 90 steps.
