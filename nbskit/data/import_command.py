@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
+from nbskit.data.folders import require_new_folder
 from nbskit.data.official import DEFAULT_AABB, PAPER_TEST_FRAMES, import_official
-from nbskit.data.subject import SubjectError
 
 
 def non_negative_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a count >= 0, got {value}")
     return value
@@ -44,11 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     aabb = DEFAULT_AABB if args.aabb is None else (args.aabb[:3], args.aabb[3:])
-    try:
-        report = import_official(args.src, args.out, test_frames=args.test_frames, aabb=aabb)
-    except SubjectError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    src = Path(args.src)
+    require_new_folder(args.out, src.parent if src.name == "transforms.json" else src)
+    report = import_official(args.src, args.out, test_frames=args.test_frames, aabb=aabb)
     for note in report.notes:
         print(f"note: {note}")
     print(f"imported {report.num_train} train + {report.num_test} test frames into {report.subject.root}")
