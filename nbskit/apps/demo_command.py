@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from nbskit.data.subject import Subject
     from nbskit.data.synthetic import default_subject
     from nbskit.geometry.mesh import export_mesh, mesh_figure
+    from nbskit.train import run_folder
     from nbskit.train.evaluate import evaluate_run, format_table, write_metrics
     from nbskit.train.perceptual import load_perceptual
     from nbskit.train.presets import make_config
@@ -61,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
     driver_dir = driver_subject(args.cache, subject_dir)
     print(f"[2/6] training with the {preset!r} preset")
     run_dir = out / "run"
-    trainer = Trainer(Subject.load(subject_dir), make_config(preset, args.overrides), run_dir, progress=progress)
+    subject, config = Subject.load(subject_dir), make_config(preset, args.overrides)
+    stored = run_folder.existing_run(run_dir)
+    if stored is not None:  # a previous demo: continue it only if it is the same run
+        run_folder.check_same_subject(stored, subject, run_dir)
+        run_folder.check_unchanged(run_folder.stored_config(stored, run_dir), None, config.to_dict(), run_dir)
+    trainer = Trainer(subject, config, run_dir, progress=progress)
     trainer.resume()
     trainer.fit()
     trained = load_run(run_dir)

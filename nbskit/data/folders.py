@@ -32,3 +32,11 @@ def require_new_folder(out: str | os.PathLike, source: str | os.PathLike | None 
         raise UserError(f"{what} {out} already holds files ({describe_entries(out)}); "
                         "choose a new or empty folder (nothing was written)")
     return out
+
+
+def require_absent(paths: list[Path], overwrite: bool) -> None:
+    """Refuse to replace existing outputs (files, or non-empty folders) unless ``overwrite``."""
+    existing = [path for path in paths if path.is_file() or (path.is_dir() and any(path.iterdir()))]
+    if existing and not overwrite:
+        shown = ", ".join(str(path) for path in existing[:LISTED_ENTRIES])
+        raise UserError(f"{shown} already exist(s); pass --overwrite to replace, or choose another --out")
