@@ -203,8 +203,9 @@ class Trainer:
         total = sum(terms.values())
         loss = float(total.detach())
         if not math.isfinite(loss):
+            kept = self.run_dir is not None and (self.run_dir / CHECKPOINT_FILE).is_file()
             raise TrainingDiverged(f"training diverged: the loss is {loss} at step {step + 1} (stage {stage}); "
-                                   f"{'the run folder keeps its last checkpoint; ' if self.run_dir else ''}"
+                                   f"{'the last checkpoint in the run folder is kept; ' if kept else ''}"
                                    "lower learning_rate (--set learning_rate=...) and train again")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
