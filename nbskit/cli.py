@@ -5,7 +5,7 @@ Each subcommand lives beside the code it drives, in a module that defines
 the CLI stays a thin layer over functions a notebook can call directly.
 
 Errors: a :class:`nbskit.errors.UserError` (bad input, missing file, a run that does not match)
-becomes one line on stderr and exit status 1; Ctrl-C exits with 130; any other exception is a bug
+or an OSError (no permission, a full disk) becomes one line on stderr and exit status 1; Ctrl-C exits with 130; any other exception is a bug
 and prints its traceback with a request to report it. ``--debug`` (before or after the command
 name) or ``NBSKIT_DEBUG=1`` shows the traceback of user errors too.
 """
@@ -93,7 +93,7 @@ def run_command(name: str, module, args: argparse.Namespace, debug: bool) -> int
     """``module.run(args)`` with the error policy of the module docstring."""
     try:
         return int(module.run(args) or 0)
-    except UserError as err:
+    except (UserError, OSError) as err:  # OSError: the machine's answer (permissions, full disk), not a bug
         if debug:
             traceback.print_exc()
         print(f"nbskit {name}: error: {err}", file=sys.stderr)

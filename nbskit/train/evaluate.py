@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from nbskit.data.subject import SubjectError
 from nbskit.train import metrics
 from nbskit.train.checkpoint import TEST_METRICS_FILE, write_json
-from nbskit.data.subject import SubjectError
 from nbskit.train.dataset import load_frames, scaled_intrinsics
 from nbskit.train.run import TrainedRun
 
