@@ -213,6 +213,15 @@ def test_resume_with_a_changed_preset_is_named(space, capsys):
 def test_resume_with_the_same_options_continues(space, capsys):
     assert main(train_args(space / "subject", space / "run", "--resume")) == 0
     assert "done: step 4" in capsys.readouterr().out
+    # without --preset and with one option repeated: the stored config, nothing re-derived from a preset
+    assert main(["train", str(space / "subject"), "--out", str(space / "run"), "--resume", "--quiet",
+                 *sets("total_steps=4")]) == 0
+    assert "done: step 4" in capsys.readouterr().out
+
+
+def test_overwrite_that_fails_keeps_the_old_run(space, capsys):
+    truncate(space / "subject" / "images" / "00000.png")
+    fails_cleanly(train_args(space / "subject", space / "run", "--overwrite"), capsys, space, "00000.png")
 
 
 OVERWRITES = [

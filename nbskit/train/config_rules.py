@@ -99,12 +99,17 @@ def _real_problem(value, low: float, high: float, low_open: bool, high_open: boo
     return None
 
 
+def check_value(name: str, value) -> None:
+    """One field's value against its rule (ConfigError naming it); the rules between fields are not checked."""
+    problem = rule_problem(value, FIELD_RULES[name])
+    if problem:
+        raise ConfigError(f"{name}: {problem}")
+
+
 def check_fields(config) -> None:
     """Every field of a TrainConfig against FIELD_RULES, then the rules between fields."""
-    for name, rule in FIELD_RULES.items():
-        problem = rule_problem(getattr(config, name), rule)
-        if problem:
-            raise ConfigError(f"{name}: {problem}")
+    for name in FIELD_RULES:
+        check_value(name, getattr(config, name))
     if not config.stage2_start <= config.stage3_start <= config.total_steps:
         raise ConfigError("stage2_start, stage3_start, total_steps: expected stage2_start <= stage3_start <= "
                           f"total_steps, got {config.stage2_start}, {config.stage3_start}, {config.total_steps}")

@@ -32,50 +32,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def requested_overrides(args: argparse.Namespace) -> dict:
-    """{field: value} of every config option given on the command line (parsed and type-checked)."""
+    """{field: value} of every config option given on the command line, each type- and range-checked."""
+    from nbskit.train.config_rules import check_value
     from nbskit.train.presets import parse_override
 
     overrides = dict(parse_override(item) for item in args.overrides)
     for key, value in (("grid_policy", args.grid), ("model", args.model), ("seed", args.seed)):
         if value is not None:
             overrides[key] = value
+    for key, value in overrides.items():
+        check_value(key, value)
     return overrides
 
 
 def prepare(args: argparse.Namespace):
-    """(subject, config, resume?) after every check; clears the old run when --overwrite."""
+    """(subject, config, what to do with --out: 'new', 'resume' or 'overwrite') after every check."""
     from nbskit.data.subject import Subject
     from nbskit.train import run_folder
     from nbskit.train.presets import make_config
+    from nbskit.train.trainer import check_fits_subject
 
     overrides = requested_overrides(args)
-    config = make_config(args.preset or DEFAULT_PRESET, overrides)  # validates every value
     subject = Subject.load(args.subject)
     stored = run_folder.existing_run(args.out)
+    if stored is not None and args.resume:
+        config = run_folder.stored_config(stored, args.out)
+        run_folder.check_same_subject(stored, subject, args.out)
+        run_folder.check_unchanged(config, args.preset, overrides, args.out)
+        return subject, config, "resume"
+    config = make_config(args.preset or DEFAULT_PRESET, overrides)  # the rules between fields
+    check_fits_subject(config, subject)
     if stored is None:
         if args.resume:
             print(f"note: nothing to resume in {args.out}; starting a new run")
-        return subject, config, False
-    if args.overwrite:
-        run_folder.clear_run(args.out)
-        return subject, config, False
-    if not args.resume:
+        return subject, config, "new"
+    if not args.overwrite:
         raise run_folder.RunFolderError(
             f"--out {args.out} already holds {run_folder.describe_run(stored, args.out)}; pass --resume to continue "
             "it or --overwrite to replace it (nothing was written)")
-    config = run_folder.stored_config(stored, args.out)
-    run_folder.check_same_subject(stored, subject, args.out)
-    run_folder.check_unchanged(config, args.preset, overrides, args.out)
-    return subject, config, True
+    return subject, config, "overwrite"
 
 
 def run(args: argparse.Namespace) -> int:
     from nbskit.train.interrupt import TrainingInterrupted
+    from nbskit.train.run_folder import clear_run
     from nbskit.train.trainer import Trainer
 
-    subject, config, resume = prepare(args)
-    trainer = Trainer(subject, config, args.out, progress=not args.quiet)
-    if resume and trainer.resume():
+    subject, config, mode = prepare(args)
+    trainer = Trainer(subject, config, args.out, progress=not args.quiet)  # loads every frame: may still fail
+    if mode == "overwrite":
+        clear_run(args.out)
+    if mode == "resume" and trainer.resume():
         print(f"resumed {args.out} at step {trainer.step}")
     try:
         history = trainer.fit()
