@@ -12,14 +12,15 @@ import dataclasses
 import time
 from pathlib import Path
 
-DEFAULT_CACHE = Path.home() / ".cache" / "nbskit" / "subjects"
+from nbskit.data.synthetic import SUBJECT_CACHE
+
 DRIVER_SEED = 1  # a different person and a different performance
 DRIVER_FRAMES = 50
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where synthetic subjects are kept")
+    parser.add_argument("--cache", type=Path, default=SUBJECT_CACHE, help="where synthetic subjects are kept")
     parser.add_argument("--preset", help="training preset (default: gpu with CUDA, else cpu)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config field (repeatable)")
@@ -41,13 +42,13 @@ def driver_subject(cache: Path, target: Path) -> Path:
 
 def train_demo_run(subject, config, run_dir: Path, progress: bool) -> None:
     """Train (or finish) the demo's run; an earlier demo run is continued only if it is the same run."""
-    from nbskit.train import run_folder
+    from nbskit.train import run_guard
     from nbskit.train.trainer import Trainer
 
-    stored = run_folder.existing_run(run_dir)
+    stored = run_guard.existing_run(run_dir)
     if stored is not None:
-        run_folder.check_same_subject(stored, subject, run_dir)
-        run_folder.check_unchanged(run_folder.stored_config(stored, run_dir), None, config.to_dict(), run_dir)
+        run_guard.check_same_subject(stored, subject, run_dir)
+        run_guard.check_unchanged(run_guard.stored_config(stored, run_dir), None, config.to_dict(), run_dir)
     trainer = Trainer(subject, config, run_dir, progress=progress)
     trainer.resume()
     trainer.fit()

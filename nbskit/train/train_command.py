@@ -1,7 +1,7 @@
 """`nbskit train SUBJECT --preset P --out RUN [--resume | --overwrite] [--set key=value ...]`.
 
 Everything is checked before any frame is loaded: the options (every ``--set`` key, type and
-range), the subject, and the run folder (nbskit.train.run_folder: never written unless it is new,
+range), the subject, and the run folder (nbskit.train.run_guard: never written unless it is new,
 empty, the same run resumed, or replaced on request).
 """
 
@@ -48,17 +48,17 @@ def requested_overrides(args: argparse.Namespace) -> dict:
 def prepare(args: argparse.Namespace):
     """(subject, config, what to do with --out: 'new', 'resume' or 'overwrite') after every check."""
     from nbskit.data.subject import Subject
-    from nbskit.train import run_folder
+    from nbskit.train import run_guard
     from nbskit.train.presets import make_config
     from nbskit.train.trainer import check_fits_subject
 
     overrides = requested_overrides(args)
     subject = Subject.load(args.subject)
-    stored = run_folder.existing_run(args.out)
+    stored = run_guard.existing_run(args.out)
     if stored is not None and args.resume:
-        config = run_folder.stored_config(stored, args.out)
-        run_folder.check_same_subject(stored, subject, args.out)
-        run_folder.check_unchanged(config, args.preset, overrides, args.out)
+        config = run_guard.stored_config(stored, args.out)
+        run_guard.check_same_subject(stored, subject, args.out)
+        run_guard.check_unchanged(config, args.preset, overrides, args.out)
         return subject, config, "resume"
     config = make_config(args.preset or DEFAULT_PRESET, overrides)  # the rules between fields
     check_fits_subject(config, subject)
@@ -67,15 +67,15 @@ def prepare(args: argparse.Namespace):
             print(f"note: nothing to resume in {args.out}; starting a new run")
         return subject, config, "new"
     if not args.overwrite:
-        raise run_folder.RunFolderError(
-            f"--out {args.out} already holds {run_folder.describe_run(stored, args.out)}; pass --resume to continue "
+        raise run_guard.RunFolderError(
+            f"--out {args.out} already holds {run_guard.describe_run(stored, args.out)}; pass --resume to continue "
             "it or --overwrite to replace it (nothing was written)")
     return subject, config, "overwrite"
 
 
 def run(args: argparse.Namespace) -> int:
     from nbskit.train.interrupt import TrainingInterrupted
-    from nbskit.train.run_folder import clear_run
+    from nbskit.train.run_guard import clear_run
     from nbskit.train.trainer import Trainer
 
     subject, config, mode = prepare(args)

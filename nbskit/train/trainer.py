@@ -42,7 +42,7 @@ from nbskit.train.components import build_grid, build_model, build_optimizer, bu
 from nbskit.train.dataset import FrameSet, load_frames, scaled_intrinsics, to_unit
 from nbskit.train.interrupt import DeferredInterrupt, TrainingInterrupted
 from nbskit.train.presets import STAGE_NAMES, ConfigError, TrainConfig
-from nbskit.train.run_folder import subject_record, write_subject_copy
+from nbskit.train.run_guard import subject_record, write_subject_copy
 from nbskit.train.samplers import PixelBatch, sample_frames, sample_patches, sample_random_rays
 
 # Independent random streams of one step (so adding draws to one never shifts another).
