@@ -10,6 +10,11 @@ from __future__ import annotations
 import math
 
 from nbskit.errors import UserError
+from nbskit.model import MODEL_KINDS
+from nbskit.render.occupancy import POLICIES
+from nbskit.train.dataset import BACKGROUND_COLOURS
+from nbskit.train.stages import STAGE_PLANS
+from nbskit.train.table_optimizer import TABLE_OPTIMIZERS
 
 
 class ConfigError(UserError, ValueError):
@@ -32,15 +37,22 @@ def choice(*options: str):
 FIELD_RULES: dict[str, tuple] = {
     "preset": ("str",),
     "seed": whole(0, 2**32 - 1),  # numpy's global seed range
-    "model": choice("blend", "concatenate"),
+    "model": choice(*MODEL_KINDS),
     "max_image_size": whole(0, 16384),
-    "background": choice("subject", "white", "black"),
+    "background": choice("subject", *BACKGROUND_COLOURS),
     "log2_table_size": whole(1, 24),
+    # model settings: 0 keeps the model's own default (nbskit.model.config)
+    "hash_levels": whole(0, 64),
+    "hash_features": whole(0, 64),
+    "density_width": whole(0, 4096),
+    "color_width": whole(0, 4096),
+    "density_scale": real(0.0),
     "frames_per_batch": whole(1, 4096),
     "rays_per_frame": whole(1, 2**20),
     "patch_size": whole(1, 1024),
     "patches_per_batch": whole(0, 4096),
     "mouth_patch_probability": real(0.0, 1.0),
+    "stage_plan": choice(*STAGE_PLANS),
     "stage2_start": whole(0, 2**40),
     "stage3_start": whole(0, 2**40),
     "total_steps": whole(1, 2**40),
@@ -52,12 +64,12 @@ FIELD_RULES: dict[str, tuple] = {
     "learning_rate": real(0.0, low_open=True),
     "adam_betas": ("pair", real(0.0, 1.0, high_open=True)),
     "adam_eps": real(0.0),
-    "table_optimizer": choice("adam", "sparse-adam"),
+    "table_optimizer": choice(*TABLE_OPTIMIZERS),
     "mlp_weight_decay": real(0.0),
     "march_min_step": real(0.0, 1.0, low_open=True),
     "march_cone_angle": real(0.0),
     "march_max_steps": whole(1, 65536),
-    "grid_policy": choice("expression", "neutral", "none"),
+    "grid_policy": choice(*POLICIES),
     "grid_resolution": whole(2, 1024),
     "grid_update_interval": whole(1, 2**40),
     "grid_warmup_steps": whole(0, 2**40),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nbskit.model import MODEL_KINDS
+from nbskit.render.occupancy import POLICIES
 from nbskit.train.presets import PRESETS
 
 DEFAULT_PRESET = "cpu"
@@ -23,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     again.add_argument("--resume", action="store_true",
                        help="continue the run in --out (same subject; options may be repeated but not changed)")
     again.add_argument("--overwrite", action="store_true", help="replace the run in --out with a new one")
-    parser.add_argument("--grid", choices=("expression", "neutral", "none"), help="occupancy-grid policy")
-    parser.add_argument("--model", choices=("blend", "concatenate"), help="field: NeRFBlendShape or the baseline")
+    parser.add_argument("--grid", choices=tuple(POLICIES), help="occupancy-grid policy")
+    parser.add_argument("--model", choices=tuple(MODEL_KINDS), help="field: NeRFBlendShape or the baseline")
     parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any training config field (repeatable), e.g. --set total_steps=500")
