@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import write_json
+from bench.common import write_results
 
 SUBJECT_SEED = 0
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     description = {"preset": args.preset, **describe(root, time.perf_counter() - start, reused)}
     print(description)
     if args.out:
-        write_json(args.out, description)
+        write_results(args.out, description)
     return 0
 
 

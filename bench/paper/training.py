@@ -5,10 +5,15 @@ Every run is trained in chunks through the public ``Trainer``; after each chunk 
 as wall clock and as this process's CPU time (all threads): on a shared machine the wall clock is
 inflated by other jobs, the CPU time much less.
 
-Run folders are named after the subject and the whole config (``nbskit.viz.course.run_folder``),
-so two claims that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share
-it: the second finds ``paper_curve.json`` and trains nothing. Every run also keeps its checkpoint
-from the start of stage 3, from which Fig. 12 branches a run without the perceptual loss.
+Run folders are named after the subject and the whole config (``nbskit.viz.course.run_folder``)
+inside a folder named after the code version (``bench.provenance.code_version``), so two claims
+that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share it — the second
+finds ``paper_curve.json`` and trains nothing — while a change to the code never reuses a run, or
+the metrics cached beside it, made by other code. Synthetic subjects are keyed the same way by the
+code that makes them. Every run also keeps its checkpoint from the start of stage 3, from which
+Fig. 12 branches a run without the perceptual loss. The curves are measured on the subject's
+validation frames when it has them (``Trainer.eval_frames``); test frames are left for the
+reported numbers.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write_json
+from bench.provenance import code_version
 from nbskit.train.checkpoint import CHECKPOINT_FILE
 from nbskit.train.presets import TrainConfig
 
 CURVE_FILE = "paper_curve.json"
 SNAPSHOT_NAME = "step_{step}.pt"  # under checkpoints/
 SUBJECT_SEED = 0
+# What a synthetic subject depends on: its generator, the subject format, cameras and head models.
+SUBJECT_CODE_PATHS = ("nbskit/data", "nbskit/geometry", "nbskit/tracking", "data")
 
 
 @dataclass
@@ -54,28 +62,36 @@ class BenchRun:
         return last["wall_s"] / max(last["step"], 1)
 
 
-def bench_config(profile, trend: bool = False, **overrides) -> TrainConfig:
-    """The profile's training config (main or trend subject's) with ``overrides`` (e.g. model='concatenate')."""
-    from nbskit.train.presets import make_config
-
-    preset, schedule = (profile.trend_preset, profile.trend_schedule) if trend else (profile.preset, profile.schedule)
-    return make_config(preset, {**schedule, **overrides})
-
-
 def synthetic_subject(preset: str, work: Path) -> Path:
-    """``work/subjects/synthetic_<preset>_seed0``, synthesised on first use (same bytes every time)."""
+    """``work/subjects/synthetic_<preset>_seed0_<code version>``, synthesised on first use (same
+    bytes every time for the same code)."""
     from nbskit.data.synthetic import synthesize_subject
 
-    root = Path(work) / "subjects" / f"synthetic_{preset}_seed{SUBJECT_SEED}"
+    version = code_version(paths=SUBJECT_CODE_PATHS)
+    root = Path(work) / "subjects" / f"synthetic_{preset}_seed{SUBJECT_SEED}_{version}"
     if not (root / "transforms.json").is_file():  # written last: its presence means complete
         synthesize_subject(root, preset, seed=SUBJECT_SEED, progress=False)
     return root
 
 
 def run_directory(subject_dir: Path, config: TrainConfig, work: Path) -> Path:
+    """``work/runs/<code version>/<subject>_<preset>_<model>_<policy>_<config hash>``."""
     from nbskit.viz.course import run_folder
 
-    return run_folder(subject_dir, config, Path(work) / "runs")
+    return run_folder(subject_dir, config, Path(work) / "runs" / code_version())
+
+
+def finished_run(spec, work: Path) -> BenchRun:
+    """The run of a ``bench.paper.jobs.RunSpec`` that ``bench.paper.executors`` has trained."""
+    config = spec.config()
+    return load_bench_run(run_directory(Path(spec.subject_dir), config, work), config)
+
+
+def load_bench_run(run_dir: Path, config: TrainConfig) -> BenchRun:
+    """A finished run (its curve file written) back as a BenchRun."""
+    from nbskit.train.checkpoint import read_json
+
+    return BenchRun(Path(run_dir), config, read_json(Path(run_dir) / CURVE_FILE))
 
 
 def evaluation_steps(config: TrainConfig, points: int) -> list[int]:
@@ -101,13 +117,12 @@ def train_with_curve(subject_dir: Path, config: TrainConfig, work: Path, curve_p
         progress: tqdm bars of the trainer.
     """
     from nbskit.data.subject import Subject
-    from nbskit.train.checkpoint import read_json
     from nbskit.train.region_metrics import FaceRegions
     from nbskit.train.trainer import Trainer
 
     run_dir = run_directory(subject_dir, config, work)
     if (run_dir / CURVE_FILE).is_file():
-        return BenchRun(run_dir, config, read_json(run_dir / CURVE_FILE))
+        return load_bench_run(run_dir, config)
     subject = Subject.load(subject_dir)
     trainer = Trainer(subject, config, run_dir, progress=progress)
     regions = FaceRegions(subject, trainer.eval_frames)
