@@ -1,4 +1,4 @@
-"""Paper Fig. 8: held-out PSNR against training time, blend vs concatenate, whole image, mouth and eyes.
+"""Paper Fig. 8: validation PSNR against training time, blend vs concatenate, whole image, mouth and eyes.
 
     python -m bench.paper.fig8_speed --profile quick
     python -m bench.paper.fig8_speed --profile gpu
