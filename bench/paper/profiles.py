@@ -2,9 +2,9 @@
 
 - ``toy``: a few training steps on ``tiny`` and two seeds; only checks that every script runs (the
   tests use it); two seeds are too few to order anything, and its pages say so.
-- ``quick``: all claims together within 20 minutes on two idle CPU cores (about 1300 CPU seconds
-  when it was sized); the ``small`` subject, and ``tiny`` for the density-grid ablation, which
-  only needs a trend.
+- ``quick``: the ``small`` subject, and ``tiny`` for the density-grid ablation, which only needs a
+  trend; three training seeds. Sized with one seed at 6 min 43 s on two idle CPU cores (728 CPU
+  seconds); three seeds train and evaluate three times as many runs.
 - ``gpu``: the ``paper`` subject (``small`` for the ablation) on an H100/H200, sized for a second
   device call of about four minutes after ``bench/gpu_check.sh``'s first one, which leaves no
   time for it. Not yet measured on a GPU: the sizes assume ~50 training steps/s at 512² (the

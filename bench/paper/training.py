@@ -32,8 +32,8 @@ from nbskit.train.presets import TrainConfig
 CURVE_FILE = "paper_curve.json"
 SNAPSHOT_NAME = "step_{step}.pt"  # under checkpoints/
 SUBJECT_SEED = 0
-# What a synthetic subject depends on: its generator, the subject format, cameras and head models.
-SUBJECT_CODE_PATHS = ("nbskit/data", "nbskit/geometry", "nbskit/tracking", "data")
+# What a synthetic subject depends on: its generator, the subject format, head models and cameras.
+SUBJECT_CODE_PATHS = ("nbskit/data", "nbskit/face", "nbskit/geometry", "data")
 
 
 @dataclass
