@@ -3,7 +3,7 @@
     python -m bench.gpu_subject --preset paper --work WORK --out subject.json     # what run_all uses
     python -m bench.gpu_subject --preset paper --frames 160 --root DIR           # a shorter clip at DIR
 
-With ``--work`` the folder is ``WORK/subjects/synthetic_<preset>_seed0``
+With ``--work`` the folder is ``WORK/subjects/synthetic_<preset>_seed0_<code version>``
 (``bench.paper.training.synthetic_subject``), so ``bench.paper.run_all --work WORK`` reuses it.
 With ``--root`` it is that folder, and ``--frames`` may shorten the clip (same resolution and head
 model; the shortened preset is named e.g. ``paper-160`` in its transforms.json). Synthesis needs
