@@ -21,12 +21,15 @@ class RunSpec:
         subject_dir: the subject folder (absolute path, as a string).
         preset: the training preset; ``overrides`` are applied on top, as sorted (key, value) pairs.
         parent: for a branch, the run whose stage-3 snapshot it continues from (same steps before it).
+        code_version: the code version the run belongs to, fixed once by the process that plans
+            the runs, so a source file edited while they train cannot send a task elsewhere.
     """
 
     subject_dir: str
     preset: str
     overrides: tuple[tuple[str, object], ...]
-    parent: RunSpec | None = None
+    parent: RunSpec | None
+    code_version: str
 
     def config(self):
         from nbskit.train.presets import make_config
@@ -42,9 +45,11 @@ def run_spec(profile, subject_dir: Path, seed: int, trend: bool = False, parent:
              **overrides) -> RunSpec:
     """The spec of a run on ``subject_dir`` with the profile's main (or trend) preset and schedule,
     training seed ``seed`` and ``overrides`` (e.g. model='concatenate')."""
+    from bench.provenance import code_version
+
     preset, schedule = (profile.trend_preset, profile.trend_schedule) if trend else (profile.preset, profile.schedule)
     merged = {**schedule, "seed": seed, **overrides}
-    return RunSpec(str(Path(subject_dir).resolve()), preset, tuple(sorted(merged.items())), parent)
+    return RunSpec(str(Path(subject_dir).resolve()), preset, tuple(sorted(merged.items())), parent, code_version())
 
 
 @dataclass(frozen=True)
@@ -72,17 +77,16 @@ def train_spec(spec: RunSpec, work: str, budget: Budget, evaluate: bool = False,
     """
     import torch
 
-    from bench.paper.training import branch_at_stage3, load_bench_run, train_with_curve
+    from bench.paper.training import branch_at_stage3, load_bench_run, runs_root, train_with_curve
 
     if budget.threads is not None:
         torch.set_num_threads(budget.threads)
-    subject_dir, config = Path(spec.subject_dir), spec.config()
+    subject_dir, config, runs = Path(spec.subject_dir), spec.config(), runs_root(work, spec.code_version)
     if spec.parent is None:
-        run = train_with_curve(subject_dir, config, Path(work), budget.curve_points, budget.curve_frames,
-                               progress=progress)
+        run = train_with_curve(subject_dir, config, runs, budget.curve_points, budget.curve_frames, progress=progress)
     else:
         parent = load_bench_run(Path(train_spec(spec.parent, work, budget, progress=progress)), spec.parent.config())
-        run = branch_at_stage3(parent, config, subject_dir, Path(work), budget.curve_points, budget.curve_frames,
+        run = branch_at_stage3(parent, config, subject_dir, runs, budget.curve_points, budget.curve_frames,
                                progress=progress)
     if evaluate:
         from bench.paper.evaluation import evaluate_test, load_perceptual_metric

@@ -49,6 +49,9 @@ def setup(args: argparse.Namespace) -> Profile:
     """
     import torch
 
+    from bench.provenance import code_version
+
+    code_version()  # fixed from here on for this process: every run it plans and every result it writes
     profile = PROFILES[args.profile]
     if args.threads is None and not torch.cuda.is_available():
         args.threads = TARGET_MACHINE_THREADS

@@ -74,17 +74,22 @@ def synthetic_subject(preset: str, work: Path) -> Path:
     return root
 
 
-def run_directory(subject_dir: Path, config: TrainConfig, work: Path) -> Path:
-    """``work/runs/<code version>/<subject>_<preset>_<model>_<policy>_<config hash>``."""
+def runs_root(work: Path, version: str) -> Path:
+    """``work/runs/<code version>``: the runs made by one version of the code."""
+    return Path(work) / "runs" / version
+
+
+def run_directory(subject_dir: Path, config: TrainConfig, runs: Path) -> Path:
+    """``runs/<subject>_<preset>_<model>_<policy>_<config hash>`` (``runs`` from ``runs_root``)."""
     from nbskit.train.run import run_folder
 
-    return run_folder(subject_dir, config, Path(work) / "runs" / code_version())
+    return run_folder(subject_dir, config, runs)
 
 
 def finished_run(spec, work: Path) -> BenchRun:
     """The run of a ``bench.paper.jobs.RunSpec`` that ``bench.paper.executors`` has trained."""
     config = spec.config()
-    return load_bench_run(run_directory(Path(spec.subject_dir), config, work), config)
+    return load_bench_run(run_directory(Path(spec.subject_dir), config, runs_root(work, spec.code_version)), config)
 
 
 def load_bench_run(run_dir: Path, config: TrainConfig) -> BenchRun:
@@ -107,12 +112,13 @@ def measure(trainer, regions, frames: int) -> dict:
     return {key: float(np.nanmean([v[key] for v in values])) for key in values[0]}
 
 
-def train_with_curve(subject_dir: Path, config: TrainConfig, work: Path, curve_points: int, curve_frames: int,
+def train_with_curve(subject_dir: Path, config: TrainConfig, runs: Path, curve_points: int, curve_frames: int,
                      start_from: Path | None = None, start_curve: list[dict] | None = None,
                      progress: bool = False) -> BenchRun:
     """Train ``config`` on the subject (or reuse the finished run) and return it with its curve.
 
     Args:
+        runs: the folder of this code version's runs (``runs_root``).
         start_from: a checkpoint file to continue from (a branch); ``start_curve`` is the curve up to it.
         progress: tqdm bars of the trainer.
     """
@@ -120,7 +126,7 @@ def train_with_curve(subject_dir: Path, config: TrainConfig, work: Path, curve_p
     from nbskit.train.region_metrics import FaceRegions
     from nbskit.train.trainer import Trainer
 
-    run_dir = run_directory(subject_dir, config, work)
+    run_dir = run_directory(subject_dir, config, runs)
     if (run_dir / CURVE_FILE).is_file():
         return load_bench_run(run_dir, config)
     subject = Subject.load(subject_dir)
@@ -157,7 +163,7 @@ def snapshot_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / Path(CHECKPOINT_FILE).parent / SNAPSHOT_NAME.format(step=step)
 
 
-def branch_at_stage3(parent: BenchRun, child_config: TrainConfig, subject_dir: Path, work: Path,
+def branch_at_stage3(parent: BenchRun, child_config: TrainConfig, subject_dir: Path, runs: Path,
                      curve_points: int, curve_frames: int, progress: bool = False) -> BenchRun:
     """``child_config`` trained from the parent's checkpoint at the start of stage 3 (same steps before it).
 
@@ -169,5 +175,5 @@ def branch_at_stage3(parent: BenchRun, child_config: TrainConfig, subject_dir: P
     snapshot = snapshot_path(parent.run_dir, parent.config.stage3_start)
     if not snapshot.is_file():
         raise FileNotFoundError(f"{snapshot} not found: the parent run was not trained by bench.paper")
-    return train_with_curve(subject_dir, child_config, work, curve_points, curve_frames,
+    return train_with_curve(subject_dir, child_config, runs, curve_points, curve_frames,
                             start_from=snapshot, start_curve=parent.curve, progress=progress)
