@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from bench.provenance import code_provenance
+
 DEFAULT_OUT_DIR = Path("runs") / "bench"
 TARGET_MACHINE_THREADS = 2  # CPU threads of the machine the project's CPU targets are stated for
 
@@ -208,6 +210,17 @@ def write_json(path: Path, payload: dict) -> Path:
     return path
 
 
+def results_header(command: str | None = None) -> dict:
+    """What every result file written by ``bench/`` starts with, so a number can be traced to its
+    code and machine: git_commit, git_dirty, code_version (hash of the sources), command and machine."""
+    return {**code_provenance(command), "machine": machine_description()}
+
+
+def write_results(path: Path, payload: dict, command: str | None = None) -> Path:
+    """``write_json`` of ``results_header()`` followed by ``payload``."""
+    return write_json(path, {**results_header(command), **payload})
+
+
 def add_speedups(rows: list[dict], same_case: Sequence[str]) -> None:
     """Set each row's ``speedup_vs_torch``: the reference row's median over its own.
 
@@ -235,17 +248,17 @@ def report(
 ) -> Path:
     """Print the heading, the machine, the table of ``rows`` and the notes; write the JSON.
 
-    The JSON holds ``benchmark`` (when given), the machine description, then ``payload``.
+    The JSON holds ``results_header()`` (code and machine), ``benchmark`` (when given), then ``payload``.
     """
-    machine = machine_description()
+    header = results_header()
     if heading is not None:
         print(heading)
-    print(describe_machine_line(machine))
+    print(describe_machine_line(header["machine"]))
     print(format_table(rows, columns))
     for note in notes:
         print(note)
-    header = {"benchmark": benchmark} if benchmark is not None else {}
-    path = write_json(out, {**header, "machine": machine, **payload})
+    name = {"benchmark": benchmark} if benchmark is not None else {}
+    path = write_json(out, {**header, **name, **payload})
     print(f"wrote {path}")
     return path
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
+from bench.provenance import code_provenance
+
 # Reference figures from the issues (the original authors' kernel on an H200; our targets).
 AUTHORS_ENCODE_MSAMPLES_PER_S = {"float32": 169.0, "float16": 234.0}  # forward+backward, 2^17 samples
 ENCODE_GOAL_FACTOR = 2.0  # issue 5: at least 2x the authors' encoder throughput
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     numbers = collect(args.work, args.device)
     lines = headline(numbers)
     records = step_records(args.work)
-    write_json(args.out, {"mode": args.mode, "device": args.device, "card": card(env), "environment": env,
+    write_json(args.out, {**code_provenance(), "mode": args.mode, "device": args.device, "card": card(env), "environment": env,
                           "steps": records, "steps_during_synthesis": overlapping(records, "subject"),
                           "headline": lines, "results": numbers})
     if args.print:

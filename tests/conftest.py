@@ -1,7 +1,15 @@
-"""Shared pytest fixtures: the reference assets that ship with the repository."""
+"""Shared pytest fixtures (the reference assets that ship with the repository) and the skip policy.
+
+Skip policy: locally a test may skip when an optional piece is missing (the reason is printed by
+``pytest -rs``, which ``make test`` passes). Under ``CI=true`` every piece ``.ci/run`` installs is
+required, so a skip there is turned into a failure; the only skips allowed in CI are tests marked
+``cuda``, and only while no GPU is visible.
+"""
 
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -9,6 +17,68 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "tests" / "data" / "golden"
 ICT_NPZ = REPO / "data" / "ict_facekit_light" / "ict_light_v1.npz"
+CI_ENV = "CI"
+
+
+def running_in_ci() -> bool:
+    """True when ``$CI`` is set to a true value (``true``, ``1``, ``yes``), as CI services do."""
+    return os.environ.get(CI_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def gpu_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def skip_allowed_in_ci(item: pytest.Item) -> bool:
+    """A CUDA case may skip in CI, and only because there is no GPU."""
+    return item.get_closest_marker("cuda") is not None and not gpu_visible()
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+
+
+def _fail_instead_of_skip(report, what: str) -> None:
+    report.outcome = "failed"
+    report.longrepr = (f"{what} skipped under {CI_ENV}=true, where everything .ci/run installs is required "
+                       f"(only CUDA cases may skip, without a GPU): {_skip_reason(report)}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if (running_in_ci() and report.skipped and not hasattr(report, "wasxfail")
+            and not skip_allowed_in_ci(item)):
+        _fail_instead_of_skip(report, item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if running_in_ci() and report.skipped:  # e.g. a module-level importorskip
+        _fail_instead_of_skip(report, collector.nodeid)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU; the only test allowed to skip under CI=true")
+
+
+@pytest.fixture(scope="session")
+def perceptual_network():
+    """The perceptual network training uses (ST-LPIPS or LPIPS), or skip saying how to install it."""
+    from nbskit.train.perceptual import load_perceptual
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its "unavailable" warning becomes the skip reason below
+        network = load_perceptual()
+    if network is None:
+        pytest.skip("no perceptual network: install the 'perceptual' extra (stlpips-pytorch)")
+    return network
 
 
 @pytest.fixture(scope="session")

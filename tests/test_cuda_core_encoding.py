@@ -187,6 +187,7 @@ def test_cpu_rejects_frames_out_of_range():
         hash_encode(x, tables, frame, SMALL, backend="cpu")
 
 
+@pytest.mark.cuda
 @pytest.mark.parametrize("kind", ["cuda"])
 def test_cuda_half_tables_match_reference(kind):
     if not torch.cuda.is_available():
