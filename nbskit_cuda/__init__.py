@@ -56,6 +56,7 @@ NATIVE_FLAGS = ("-march=native",) if platform.machine() in ("x86_64", "AMD64") e
 CXX_FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", *NATIVE_FLAGS)
 NVCC_FLAGS = ("-O3", "--fmad=false")
 DISABLE_ENV = "NBSKIT_NO_COMPILED"
+CHECK_INPUTS_ENV = "NBSKIT_CHECK_INPUTS"
 CACHE_ENV = "NBSKIT_CACHE"
 BUILD_LOG = "build.log"
 LOCK_FILE = "nbskit-build.lock"
@@ -180,6 +181,17 @@ def extension_status(kind: str, build: bool = True) -> ExtensionStatus:
 def kind_for(device: torch.device) -> str:
     """The extension kind that serves tensors on ``device``: ``"cuda"`` or ``"cpu"``."""
     return "cuda" if device.type == "cuda" else "cpu"
+
+
+def checks_values() -> bool:
+    """Whether the CUDA kernels' inputs get the value checks of the torch reference (frame and
+    ray indices in range, ray indices sorted) before the launch: ``NBSKIT_CHECK_INPUTS=1``.
+
+    Off by default: reading index values back from the GPU makes every call wait for it. The
+    kernels never read or write through a bad index either way (they bound it). The CPU kernels
+    always check (no wait there).
+    """
+    return os.environ.get(CHECK_INPUTS_ENV, "") not in ("", "0")
 
 
 def extension_for(device: torch.device) -> ModuleType:

@@ -13,7 +13,7 @@ from torch import nn
 
 from .backends import ENCODE_BLENDED, HASH_ENCODE, select_encoder_backend
 from .config import HashGridConfig
-from .hashgrid import CORNERS_PER_CELL, check_encode_inputs, hash_encode_torch
+from .hashgrid import CORNERS_PER_CELL, check_encode_inputs, check_frame_range, hash_encode_torch
 
 INIT_RANGE = 1e-4  # tables start as U(-1e-4, 1e-4), as in the paper
 
@@ -94,6 +94,9 @@ def encode_sparse_rows(
     Returns:
         [N, L*F], differentiable in ``tables`` (and in the non-zero ``coefficients`` only).
     """
+    # terms[frame] would wrap a negative frame round to the last row: check first (this path has
+    # already read the coefficients, so the check adds no device wait of its own on a GPU).
+    check_frame_range(frame, coefficients.shape[0])
     entry = select_encoder_backend(HASH_ENCODE, backend, x.device, tables.dtype)
     weights = coefficients.gather(1, terms).to(tables.dtype)  # [B, m]
     # Each slot looks up one raw table per sample: the table index takes the place of the frame.
