@@ -155,10 +155,22 @@ def load_extension(kind: str) -> ModuleType | None:
         if module is None and status.log_path is not None:
             warnings.warn(
                 f"nbskit: building the compiled {kind} core failed (log: {status.log_path}); "
-                "using the torch reference. Run `nbskit doctor` for details.",
+                f"using the torch reference. Run `nbskit doctor` for details.\n{log_tail(status.log_path)}",
                 stacklevel=2,
             )
     return _LOADED[kind][0]
+
+
+LOG_TAIL_LINES = 25  # of a failed build's log, shown where the failure is reported
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a build log (the compiler's errors end it), indented."""
+    try:
+        text = Path(path).read_text(errors="replace").rstrip().splitlines()
+    except OSError as err:
+        return f"    (log unreadable: {err})"
+    return "\n".join("    " + line for line in text[-lines:])
 
 
 def extension_status(kind: str, build: bool = True) -> ExtensionStatus:
