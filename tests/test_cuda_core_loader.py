@@ -34,8 +34,9 @@ def test_failed_build_warns_once_with_log_and_falls_back(fresh_loader, monkeypat
         raise RuntimeError("error: simulated compiler failure")
 
     monkeypatch.setattr(nbskit_cuda, "_compile", broken_compile)
-    with pytest.warns(UserWarning, match="build.log"):
+    with pytest.warns(UserWarning, match="build.log") as caught:
         assert nbskit_cuda.load_extension("cpu") is None
+    assert "simulated compiler failure" in str(caught[0].message)  # the log's end, not only its path
     status = nbskit_cuda.extension_status("cpu")
     assert not status.available and status.log_path is not None
     assert status.log_path.is_relative_to(fresh_loader)
@@ -43,6 +44,22 @@ def test_failed_build_warns_once_with_log_and_falls_back(fresh_loader, monkeypat
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the second request must stay silent
         assert nbskit_cuda.load_extension("cpu") is None
+
+
+def test_build_command_prints_the_compiler_errors_and_copies_the_log(fresh_loader, monkeypatch, tmp_path, capsys):
+    if nbskit_cuda.missing_prerequisite("cpu"):
+        pytest.skip(nbskit_cuda.missing_prerequisite("cpu"))
+    from nbskit_cuda import build
+
+    def broken_compile(kind, directory):
+        raise RuntimeError("ninja: build stopped\nhash_encode_cpu.cpp:12: error: simulated compiler failure")
+
+    monkeypatch.setattr(nbskit_cuda, "_compile", broken_compile)
+    copies = tmp_path / "out"
+    with pytest.warns(UserWarning):
+        assert build.main(["--kinds", "cpu", "--copy-failed-logs-to", str(copies)]) == 1
+    assert "hash_encode_cpu.cpp:12: error: simulated compiler failure" in capsys.readouterr().out
+    assert "simulated compiler failure" in (copies / "build_cpu.log").read_text()
 
 
 def test_build_directory_depends_on_sources_and_cache(fresh_loader):
