@@ -12,7 +12,7 @@ import torch
 
 from nbskit.render.backends import register_render_backend
 from nbskit.render.composite import check_ray_index
-from nbskit.render.marching import BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
+from nbskit.render.samples import BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
 
 from . import KINDS, backend_options, checks_values, extension_for
 

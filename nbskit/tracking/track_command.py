@@ -33,8 +33,8 @@ class TrackingOutput:
 
 def load_model(choice: str):
     """'ict', 'procedural' or 'auto' (ICT when its file is found, else the procedural head)."""
-    from nbskit.tracking.ict import ICTFaceModel, find_ict
-    from nbskit.tracking.procedural import ProceduralHead
+    from nbskit.face.ict import ICTFaceModel, find_ict
+    from nbskit.face.procedural import ProceduralHead
 
     if choice == "auto":
         choice = "ict" if find_ict() is not None else "procedural"
@@ -67,7 +67,8 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
                 progress: bool = True, test_split: str = "last") -> TrackingOutput:
     """Track `video` into the subject folder `out` (see module docstring); `test_split` picks the
     held-out frames (see `test_frame_indices`)."""
-    from nbskit.data.subject import Intrinsics, SubjectWriter
+    from nbskit.data.subject import SubjectWriter
+    from nbskit.geometry.intrinsics import Intrinsics
     from nbskit.tracking.correspondence import correspondence_for
     from nbskit.tracking.fit import fit_landmarks
     from nbskit.tracking.landmarks import detect_face_boxes, detect_landmarks, landmark_boxes, segment_people
