@@ -55,6 +55,9 @@ SOURCES = {
 NATIVE_FLAGS = ("-march=native",) if platform.machine() in ("x86_64", "AMD64") else ()
 CXX_FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", *NATIVE_FLAGS)
 NVCC_FLAGS = ("-O3", "--fmad=false")
+# Extra C++ flags, appended after CXX_FLAGS (so they win) and part of the build key, e.g.
+# NBSKIT_CXX_FLAGS=-mno-avx512f to build and measure the AVX2 path on an AVX-512 machine.
+EXTRA_CXX_FLAGS_ENV = "NBSKIT_CXX_FLAGS"
 DISABLE_ENV = "NBSKIT_NO_COMPILED"
 CHECK_INPUTS_ENV = "NBSKIT_CHECK_INPUTS"
 CACHE_ENV = "NBSKIT_CACHE"
@@ -103,8 +106,13 @@ def source_hash(kind: str) -> str:
     for path in source_files(kind):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(repr((CXX_FLAGS, NVCC_FLAGS, sys.version_info[:2], cpu_signature())).encode())
+    digest.update(repr((cxx_flags(), NVCC_FLAGS, sys.version_info[:2], cpu_signature())).encode())
     return digest.hexdigest()[:SOURCE_HASH_CHARS]
+
+
+def cxx_flags() -> tuple[str, ...]:
+    """CXX_FLAGS followed by those of ``$NBSKIT_CXX_FLAGS`` (split on whitespace)."""
+    return (*CXX_FLAGS, *os.environ.get(EXTRA_CXX_FLAGS_ENV, "").split())
 
 
 @functools.cache  # read once per process: the build key is asked for several times per load
@@ -269,7 +277,7 @@ def _compile(kind: str, directory: Path) -> ModuleType:
     return cpp_extension.load(
         name=_module_name(kind),
         sources=[str(sources / name) for name in SOURCES[kind]],
-        extra_cflags=list(CXX_FLAGS),
+        extra_cflags=list(cxx_flags()),
         extra_cuda_cflags=list(NVCC_FLAGS),
         extra_include_paths=[str(sources)],
         build_directory=str(directory),

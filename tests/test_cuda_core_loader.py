@@ -69,6 +69,13 @@ def test_build_directory_depends_on_sources_and_cache(fresh_loader):
     assert nbskit_cuda.source_hash("cpu") != nbskit_cuda.source_hash("cuda")
 
 
+def test_extra_compiler_flags_are_used_and_make_another_build(fresh_loader, monkeypatch):
+    plain = nbskit_cuda.build_directory("cpu")
+    monkeypatch.setenv(nbskit_cuda.EXTRA_CXX_FLAGS_ENV, "-mno-avx512f -DNBSKIT_TEST")
+    assert nbskit_cuda.cxx_flags()[-2:] == ("-mno-avx512f", "-DNBSKIT_TEST")
+    assert nbskit_cuda.build_directory("cpu") != plain
+
+
 def test_build_lock_excludes_a_second_process(tmp_path):
     pytest.importorskip("fcntl")
     lock = tmp_path / "lock"
