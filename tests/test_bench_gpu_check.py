@@ -221,3 +221,17 @@ def test_dry_run_of_training_on_the_fallback_subject_and_its_frame_time(tmp_path
     assert summary["results"]["time_to_psnr"]["subject"] == str(tiny_subject)
     assert summary["results"]["render_trained"]["size"] == "{}x{}".format(*summary["results"]["time_to_psnr"]["resolution"])
     assert "fallback" in (tmp_path / "out" / "gpu_check.log").read_text()
+
+
+@pytest.mark.slow
+def test_dry_run_of_the_whole_script_in_its_order(tmp_path):
+    """Every step, compiled CPU core included, in the order that puts the targets first (about 15
+    minutes on two loaded cores, most of it run_all)."""
+    completed, summary = run_check(tmp_path, NBSKIT_NO_COMPILED="0")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert [record["step"] for record in summary["steps"]] == [
+        "environment", "build", "parity", "encode", "subject", "time_to_psnr", "render_trained", "step",
+        "step_few_samples", "march", "render_random", "run_all"]
+    assert statuses(summary) == {name: "ok" for name in ALL_STEPS}
+    encode_rows = json.loads((tmp_path / "work" / "encode.json").read_text())["rows"]
+    assert {row["backend"] for row in encode_rows} == {"torch", "cpu"} and all("error" not in r for r in encode_rows)
