@@ -17,6 +17,7 @@ ahead of time; ``nbskit doctor`` reports what is available and why not.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import hashlib
 import os
@@ -251,7 +252,34 @@ def _load_or_explain(kind: str) -> tuple[ModuleType | None, ExtensionStatus]:
         _write_atomic(log_path, f"{type(err).__name__}: {err}\n")
         return None, ExtensionStatus(kind, False, f"build failed ({type(err).__name__})", log_path)
     (directory / BUILD_LOG).unlink(missing_ok=True)
+    if kind == "cpu":
+        keep_freed_memory()
     return module, ExtensionStatus(kind, True, f"built in {directory}")
+
+
+# glibc malloc settings (mallopt parameter numbers): keep up to 1 GiB of freed memory at the top of
+# the heap and 64 MiB of padding, and serve requests below 32 MiB from the heap. By default glibc
+# hands freed memory back to the system and maps it again at the next step: a training step's
+# activations (a few MB to tens of MB each) then page-fault afresh on every step. Measured with
+# `/usr/bin/time -v` over 80 steps of the cpu preset on the tiny subject: 768k -> 275k minor page
+# faults, 2.4 -> 1.4 s system time, +4 % peak resident memory.
+MALLOC_SETTINGS = {-1: 1 << 30, -2: 64 << 20, -3: 32 << 20}  # M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
+MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_")
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse (MALLOC_SETTINGS); called when the CPU core loads.
+
+    Returns False where it does not apply: not glibc, or the user set any of MALLOC_ENV (their
+    settings win).
+    """
+    if any(name in os.environ for name in MALLOC_ENV):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(parameter, value) == 1 for parameter, value in MALLOC_SETTINGS.items())
 
 
 def _snapshot_sources(kind: str, directory: Path) -> Path:

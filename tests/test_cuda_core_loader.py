@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 import warnings
@@ -117,3 +118,14 @@ def test_two_checkouts_share_one_build(fresh_loader, monkeypatch, tmp_path):
     assert set(first_times) == {p.name for p in nbskit_cuda.source_files("cpu")}
     (checkouts[1] / "render_cpu.cpp").write_text("// changed\n")
     assert nbskit_cuda.build_directory("cpu") != first_dir  # other sources, another build
+
+
+def test_freed_memory_is_kept_unless_the_user_set_glibc_malloc_options(monkeypatch):
+    """The settings themselves (their effect on a training run is measured: see MALLOC_SETTINGS)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    monkeypatch.setenv(nbskit_cuda.MALLOC_ENV[0], str(1 << 30))
+    assert nbskit_cuda.keep_freed_memory() is False  # the user's own setting wins
+    for name in nbskit_cuda.MALLOC_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert nbskit_cuda.keep_freed_memory() is True  # glibc accepted every value
