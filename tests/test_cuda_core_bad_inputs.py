@@ -9,8 +9,7 @@ from cuda_core_helpers import devices_with_extension, require_extension
 
 import nbskit_cuda
 from nbskit.encoding import HashGridConfig, encode_blended, hash_encode
-from nbskit.render import composite
-from nbskit.render.marching import march_rays
+from nbskit.render import composite, march_rays
 from nbskit.render.samples import PackedSamples
 from nbskit.train.table_optimizer import RowSparseAdam
 from nbskit_cuda.encoding_backend import level_arguments
