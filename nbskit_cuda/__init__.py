@@ -261,8 +261,8 @@ def _load_or_explain(kind: str) -> tuple[ModuleType | None, ExtensionStatus]:
 # the heap and 64 MiB of padding, and serve requests below 32 MiB from the heap. By default glibc
 # hands freed memory back to the system and maps it again at the next step: a training step's
 # activations (a few MB to tens of MB each) then page-fault afresh on every step. Measured with
-# `/usr/bin/time -v` over 80 steps of the cpu preset on the tiny subject: 768k -> 275k minor page
-# faults, 2.4 -> 1.4 s system time, +4 % peak resident memory.
+# `/usr/bin/time -v` over 80 steps of the cpu preset on the tiny subject (2 loaded cores): 768k ->
+# 272k minor page faults, 2.4 -> 1.4 s system time, +3 % peak resident memory.
 MALLOC_SETTINGS = {-1: 1 << 30, -2: 64 << 20, -3: 32 << 20}  # M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
 MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_")
 
