@@ -133,14 +133,17 @@ def describe_machine_line(machine: dict) -> str:
 
 @dataclass
 class Timing:
-    """Seconds of the repeated calls: wall clock, and CPU time of this process (all threads).
+    """Seconds of the repeated calls: wall clock, CPU time of this process (all threads) and, on a
+    GPU, the time between CUDA events recorded around each call on the current stream.
 
     On a shared machine the CPU time shows what the work costs when the wall clock is inflated by
-    other processes; with one thread it is the single-core cost.
+    other processes; with one thread it is the single-core cost. The event time is what the GPU
+    spent from the call's first queued kernel to its last, without the host's launch gaps before.
     """
 
     seconds: list[float]
     cpu_seconds: list[float]
+    device_seconds: list[float] | None = None
 
     @property
     def median(self) -> float:
@@ -157,6 +160,7 @@ class Timing:
             "max_s": max(self.seconds),
             "all_s": self.seconds,
             "median_cpu_s": self.median_cpu,
+            "median_device_s": statistics.median(self.device_seconds) if self.device_seconds else None,
         }
 
 
@@ -173,14 +177,28 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
     for _ in range(warmup):
         fn()
     synchronize(device)
-    seconds, cpu_seconds = [], []
+    seconds, cpu_seconds, device_seconds = [], [], []
     for _ in range(repeats):
+        events = cuda_event_pair(device)
         start, cpu_start = time.perf_counter(), time.process_time()
+        if events:
+            events[0].record()
         fn()
+        if events:
+            events[1].record()
         synchronize(device)
         seconds.append(time.perf_counter() - start)
         cpu_seconds.append(time.process_time() - cpu_start)
-    return Timing(seconds, cpu_seconds)
+        if events:
+            device_seconds.append(events[0].elapsed_time(events[1]) / 1e3)
+    return Timing(seconds, cpu_seconds, device_seconds or None)
+
+
+def cuda_event_pair(device: torch.device) -> tuple | None:
+    """A (start, end) pair of timing events on a GPU, else None."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
@@ -230,11 +248,12 @@ def add_speedups(rows: list[dict], same_case: Sequence[str]) -> None:
     reference = {
         tuple(row[key] for key in same_case): row["median_ms"]
         for row in rows
-        if row["backend"] == REFERENCE_BACKEND
+        if row["backend"] == REFERENCE_BACKEND and row.get("median_ms")
     }
     for row in rows:
         baseline = reference.get(tuple(row[key] for key in same_case))
-        row["speedup_vs_torch"] = baseline / row["median_ms"] if baseline else None
+        mine = row.get("median_ms")  # None in the row of a case that failed
+        row["speedup_vs_torch"] = baseline / mine if baseline and mine else None
 
 
 def report(
