@@ -144,6 +144,7 @@ def cuda_or_skip():
     return require_extension("cuda")
 
 
+@pytest.mark.cuda
 def test_cuda_kernels_bound_bad_indices_without_checks():
     """With the value checks off, a bad index still never leads a CUDA kernel outside its arrays:
     its sample encodes to NaN, and a ray range past the samples is cut at S."""
@@ -163,6 +164,7 @@ def test_cuda_kernels_bound_bad_indices_without_checks():
     assert torch.isfinite(colour).all() and torch.isfinite(weights).all() and (opacity <= 1).all()
 
 
+@pytest.mark.cuda
 @pytest.mark.parametrize("fused", [None, True], ids=["dispatched", "fused"])
 def test_cuda_training_calls_never_wait_for_the_device(fused, monkeypatch):
     """Encoding forward and backward, compositing forward and backward and the row-sparse Adam
