@@ -14,13 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-check-files",
         dest="check_files",
         action="store_false",
-        help="skip checking that every image and mask exists with the right size",
+        help="skip checking that every image and mask exists with the right size (and ignore-mask values)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         subject = Subject.load(args.subject, check_files=args.check_files)
+        if args.check_files:
+            subject.check_ignore_values()
     except SubjectError as err:
         print(f"invalid subject: {err}", file=sys.stderr)
         return 1

@@ -1,7 +1,8 @@
 """`nbskit track VIDEO OUT`: a monocular video -> a subject folder plus a tracking report.
 
-video -> face boxes -> fixed square head crop -> face mesh landmarks -> blendshape fit ->
-head masks -> subject folder (head pose folded into the cameras) + OUT/tracking/ report.
+video -> face boxes -> fixed square head crop -> face mesh landmarks, hands -> blendshape fit
+(landmarks under a hand down-weighted) -> head masks -> subject folder (head pose folded into the
+cameras; hands stored as ignore masks) + OUT/tracking/ report.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class TrackingOutput:
     report: dict
     face_fraction: float
     mean_reprojection_px: float
+    hand_frames: int  # frames with a hand in the ignore mask
 
 
 def load_model(choice: str):
@@ -64,12 +66,13 @@ def test_frame_indices(num_frames: int, test_frames: int, split: str = "last") -
 
 def track_video(video: str | Path, out: str | Path, max_frames: int | None = None,
                 test_frames: int = DEFAULT_TEST_FRAMES, size: int = DEFAULT_SIZE, model="auto",
-                progress: bool = True, test_split: str = "last") -> TrackingOutput:
+                progress: bool = True, test_split: str = "last", hands: bool = True) -> TrackingOutput:
     """Track `video` into the subject folder `out` (see module docstring); `test_split` picks the
-    held-out frames (see `test_frame_indices`)."""
+    held-out frames (see `test_frame_indices`); `hands` finds hands and stores them as ignore masks."""
     from nbskit.data.subject import Intrinsics, SubjectWriter
     from nbskit.tracking.correspondence import correspondence_for
     from nbskit.tracking.fit import fit_landmarks
+    from nbskit.tracking.hands import detect_hands, ignore_masks, landmark_weights
     from nbskit.tracking.landmarks import detect_face_boxes, detect_landmarks, landmark_boxes, segment_people
     from nbskit.tracking.masks import head_masks, neck_cut_points
     from nbskit.tracking.report import overlay_frames, write_report
@@ -89,9 +92,14 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     if track.detection_rate < MIN_FACE_FRACTION:
         raise VideoError(f"{video}: the face mesh found a face in {track.found.sum()} of {len(frames)} frames")
 
+    person = segment_people(frames)
+    ignore = (ignore_masks(detect_hands(frames, progress=progress), person) if hands
+              else np.zeros(person.shape, bool))
+
     head = load_model(model) if isinstance(model, str) else model
     correspondence = correspondence_for(head)
-    fit = fit_landmarks(head, correspondence, track.with_depths(), track.found, (size, size), progress=progress)
+    fit = fit_landmarks(head, correspondence, track.with_depths(), track.found, (size, size), progress=progress,
+                        point_weights=landmark_weights(track.points, ignore))
 
     centre = np.array([size / 2, size / 2])
     head_to_camera = fit.head_to_camera()
@@ -100,7 +108,7 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     chin_height = float(vertices[:, correspondence.vertices, 1].min())
     cut_pixels = project_vertices(np.broadcast_to(neck_cut_points(chin_height), (len(frames), 3, 3)),
                                   head_to_camera, fit.focal, centre)
-    masks = head_masks(frames, segment_people(frames), vertex_pixels, np.asarray(head.triangles), cut_pixels,
+    masks = head_masks(frames, person, vertex_pixels, np.asarray(head.triangles), cut_pixels,
                        progress=progress)
     face_boxes, mouth_boxes = landmark_boxes(track.points, size, size)
 
@@ -116,11 +124,12 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
                              split="test" if held_out[i] else "train",
                              face_box=tuple(face_boxes[i]) if track.found[i] else None,
                              mouth_box=tuple(mouth_boxes[i]) if track.found[i] else None,
-                             landmarks=track.points[i])
+                             landmarks=track.points[i], ignore=ignore[i])
     face_triangles = _triangles_within(np.asarray(head.triangles), head.vertex_groups["face"])
     overlay = overlay_frames(frames, vertex_pixels, face_triangles, track.points[:, correspondence.landmarks])
     report = write_report(out / "tracking", fit, track.found, list(head.expression_names), overlay, fps)
-    return TrackingOutput(out, report, track.detection_rate, float(np.nanmean(fit.reprojection_error)))
+    return TrackingOutput(out, report, track.detection_rate, float(np.nanmean(fit.reprojection_error)),
+                          int(ignore.any(axis=(1, 2)).sum()))
 
 
 def _triangles_within(triangles: np.ndarray, vertices: np.ndarray) -> np.ndarray:
@@ -141,11 +150,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="side of the square head crop in pixels")
     parser.add_argument("--model", choices=["auto", "ict", "procedural"], default="auto",
                         help="blendshape model (auto: ICT when found)")
+    parser.add_argument("--no-hands", dest="hands", action="store_false",
+                        help="do not look for hands (by default they become ignore masks, left out of training)")
 
 
 def run(args: argparse.Namespace) -> int:
     result = track_video(args.video, args.out, args.frames, args.test_frames, args.size, args.model,
-                         test_split=args.test_split)
+                         test_split=args.test_split, hands=args.hands)
     print(f"subject written to {result.subject}: face in {result.face_fraction:.0%} of frames, "
-          f"mean reprojection {result.mean_reprojection_px:.2f} px; report in {result.subject / 'tracking'}")
+          f"mean reprojection {result.mean_reprojection_px:.2f} px, a hand left out in {result.hand_frames} "
+          f"frames; report in {result.subject / 'tracking'}")
     return 0

@@ -199,9 +199,12 @@ class Trainer:
         rays = batches[0]
         num_random = rays.pixels.shape[0] * rays.pixels.shape[1]
         rgb, target = output["rgb"], to_unit(torch.cat([gather(data.images, b) for b in batches])).to(self.device)
+        visible = to_unit(torch.cat([gather(data.visible, b) for b in batches])).to(self.device)
+        target = losses.visible_target(rgb, target, visible)  # ignored pixels (occluders) count nowhere
         terms = {"colour": config.colour_weight * losses.l1_loss(rgb[:num_random], target[:num_random])}
         if stage == 1:
             mask = to_unit(gather(data.masks, rays)).to(self.device)
+            mask = losses.visible_target(output["opacity"][:num_random], mask, visible[:num_random])
             terms["mask"] = config.mask_weight * losses.l1_loss(output["opacity"][:num_random], mask)
         if len(batches) > 1:
             size = config.patch_size
