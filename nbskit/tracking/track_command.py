@@ -69,6 +69,14 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
                 progress: bool = True, test_split: str = "last", hands: bool = True) -> TrackingOutput:
     """Track `video` into the subject folder `out` (see module docstring); `test_split` picks the
     held-out frames (see `test_frame_indices`); `hands` finds hands and stores them as ignore masks."""
+    frames, fps = read_video(video, max_frames)
+    return track_frames(frames, fps, out, str(video), test_frames, size, model, progress, test_split, hands)
+
+
+def track_frames(frames: np.ndarray, fps: float, out: str | Path, source: str,
+                 test_frames: int = DEFAULT_TEST_FRAMES, size: int = DEFAULT_SIZE, model="auto",
+                 progress: bool = True, test_split: str = "last", hands: bool = True) -> TrackingOutput:
+    """`track_video` on decoded frames [N,H,W,3] uint8 RGB; `source` names the clip in messages."""
     from nbskit.data.subject import Intrinsics, SubjectWriter
     from nbskit.tracking.correspondence import correspondence_for
     from nbskit.tracking.fit import fit_landmarks
@@ -77,20 +85,19 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     from nbskit.tracking.masks import head_masks, neck_cut_points
     from nbskit.tracking.report import overlay_frames, write_report
 
-    frames, fps = read_video(video, max_frames)
     if test_frames >= len(frames):
-        raise VideoError(f"{video}: {len(frames)} frames cannot hold {test_frames} test frames and a training set")
+        raise VideoError(f"{source}: {len(frames)} frames cannot hold {test_frames} test frames and a training set")
     held_out = np.zeros(len(frames), bool)
     held_out[test_frame_indices(len(frames), test_frames, test_split)] = True  # checks test_split before the work
     boxes, box_found = detect_face_boxes(frames)
     if box_found.mean() < MIN_FACE_FRACTION:
-        raise VideoError(f"{video}: a face was detected in {box_found.sum()} of {len(frames)} frames; "
+        raise VideoError(f"{source}: a face was detected in {box_found.sum()} of {len(frames)} frames; "
                          f"tracking needs one in at least {MIN_FACE_FRACTION:.0%}")
     crop = head_crop(boxes.reshape(-1, 2, 2), box_found, size, (frames.shape[2], frames.shape[1]))
     frames = crop.apply(frames)
     track = detect_landmarks(frames)
     if track.detection_rate < MIN_FACE_FRACTION:
-        raise VideoError(f"{video}: the face mesh found a face in {track.found.sum()} of {len(frames)} frames")
+        raise VideoError(f"{source}: the face mesh found a face in {track.found.sum()} of {len(frames)} frames")
 
     person = segment_people(frames)
     ignore = (ignore_masks(detect_hands(frames, progress=progress), person) if hands
@@ -116,7 +123,7 @@ def track_video(video: str | Path, out: str | Path, max_frames: int | None = Non
     aabb = np.stack([vertices.min(axis=(0, 1)) - AABB_PADDING, vertices.max(axis=(0, 1)) + AABB_PADDING])
     intrinsics = Intrinsics(width=size, height=size, fl_x=fit.focal, fl_y=fit.focal, cx=size / 2, cy=size / 2)
     cameras = fit.camera_to_world_opengl()
-    extra = {"tracking": {"video": Path(video).name, "model": head.name, "fps": fps, "test_split": test_split,
+    extra = {"tracking": {"video": Path(source).name, "model": head.name, "fps": fps, "test_split": test_split,
                           "identity": fit.identity.tolist(), "crop": [crop.x0, crop.y0, crop.side]}}
     with SubjectWriter(out, intrinsics, aabb, list(head.expression_names), extra=extra) as writer:
         for i in range(len(frames)):
