@@ -32,8 +32,8 @@ from bench.common import (
     run_script,
     time_call,
 )
-from nbskit.data.subject import Intrinsics
 from nbskit.geometry.camera import look_at
+from nbskit.geometry.intrinsics import Intrinsics
 from nbskit.model import NeRFBlendShape, NeRFBlendShapeConfig
 from nbskit.render import OccupancyGrid, RenderConfig, available_render_backends, render_image
 

@@ -90,7 +90,7 @@ def trained(subject_root: Path, run_dir: Path, preset: str, overrides: list[str]
 
 def cropped_intrinsics(intrinsics, crop):
     """The intrinsics of an image cut by a SquareCrop (x0, y0, side -> size pixels)."""
-    from nbskit.data.subject import Intrinsics
+    from nbskit.geometry.intrinsics import Intrinsics
 
     scale = crop.size / crop.side
     return Intrinsics(crop.size, crop.size, intrinsics.fl_x * scale, intrinsics.fl_y * scale,

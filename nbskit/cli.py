@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("nbskit.data.synth_command", "render a synthetic subject with exact ground truth"),
     "info": ("nbskit.data.info_command", "summarise (and validate) a subject folder"),
     "import": ("nbskit.data.import_command", "convert a dataset in another layout into a subject folder"),
-    "assets": ("nbskit.tracking.assets_command", "download and repack external assets (ICT face model)"),
+    "assets": ("nbskit.face.assets_command", "download and repack external assets (ICT face model)"),
     "track": ("nbskit.tracking.track_command", "track a monocular video into a subject folder"),
     "avatar": ("nbskit.apps.avatar_command", "from a video to a drivable head: track, train, evaluate, render"),
     "train": ("nbskit.train.train_command", "train a head model on a subject folder"),

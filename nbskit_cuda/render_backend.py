@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from nbskit.render.backends import register_render_backend
-from nbskit.render.marching import BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
+from nbskit.render.samples import BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
 
 from . import KINDS, backend_options, extension_for
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nbskit.data import Intrinsics, SubjectWriter
+from nbskit.data import SubjectWriter
+from nbskit.geometry.intrinsics import Intrinsics
 
 WIDTH, HEIGHT = 8, 6
 NAMES = ["jawOpen", "eyeBlink_L", "mouthSmile_R"]

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from nbskit.data.synthetic.renderer import vertex_normals
-from nbskit.tracking import assets_command, ict
-from nbskit.tracking.blendshape import NUM_LANDMARKS
-from nbskit.tracking.ict import ICTFaceModel
-from nbskit.tracking.procedural import ProceduralHead
+from nbskit.face import assets_command, ict
+from nbskit.face.blendshape import NUM_LANDMARKS
+from nbskit.face.ict import ICTFaceModel
+from nbskit.face.procedural import ProceduralHead
 
 REQUIRED_PROCEDURAL = [
     "jawOpen", "eyeBlink_L", "eyeBlink_R", "mouthSmile_L", "mouthSmile_R", "mouthPucker",

@@ -13,7 +13,7 @@ from nbskit.render import (
     ray_aabb_intersect,
     render_image,
 )
-from nbskit.render.marching import step_sizes
+from nbskit.render.samples import step_sizes
 from nbskit.render.toy import ToySphere, ToySphereField, orbit_cameras, render_toy_sphere, toy_intrinsics
 
 SPHERE = ToySphere()

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from nbskit.data.subject import Intrinsics
 from nbskit.geometry.camera import euler_to_matrix, rigid
+from nbskit.geometry.intrinsics import Intrinsics
 from nbskit.render import generate_rays, pixel_grid, ray_aabb_intersect
 
 INTRINSICS = Intrinsics(width=8, height=6, fl_x=10.0, fl_y=12.0, cx=4.0, cy=3.0)

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nbskit.data import Intrinsics, SubjectWriter
+from nbskit.data import SubjectWriter
 from nbskit.data.subject import Subject
-from nbskit.viz.course import course_config, mouth_open_frames, run_folder
+from nbskit.geometry.intrinsics import Intrinsics
+from nbskit.train.run import run_folder
+from nbskit.viz.course import course_config, mouth_open_frames
 from nbskit.viz.plots import LABEL_HEIGHT, TILE_GAP, difference_image, image_strip, png_bytes, to_uint8
 from nbskit.viz.render_view import orbit_camera
 

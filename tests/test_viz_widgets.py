@@ -13,9 +13,10 @@ import torch
 
 ipywidgets = pytest.importorskip("ipywidgets")
 
-from nbskit.data import Intrinsics, SubjectWriter
+from nbskit.data import SubjectWriter
 from nbskit.data.subject import Subject
 from nbskit.geometry.camera import look_at
+from nbskit.geometry.intrinsics import Intrinsics
 from nbskit.viz.widgets import BasisGallery, ExpressionExplorer, group_expression_names
 
 SIZE = 16

@@ -5,7 +5,7 @@ Every run is trained in chunks through the public ``Trainer``; after each chunk 
 as wall clock and as this process's CPU time (all threads): on a shared machine the wall clock is
 inflated by other jobs, the CPU time much less.
 
-Run folders are named after the subject and the whole config (``nbskit.viz.course.run_folder``),
+Run folders are named after the subject and the whole config (``nbskit.train.run.run_folder``),
 so two claims that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share
 it: the second finds ``paper_curve.json`` and trains nothing. Every run also keeps its checkpoint
 from the start of stage 3, from which Fig. 12 branches a run without the perceptual loss.
@@ -73,7 +73,7 @@ def synthetic_subject(preset: str, work: Path) -> Path:
 
 
 def run_directory(subject_dir: Path, config: TrainConfig, work: Path) -> Path:
-    from nbskit.viz.course import run_folder
+    from nbskit.train.run import run_folder
 
     return run_folder(subject_dir, config, Path(work) / "runs")
 

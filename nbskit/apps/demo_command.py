@@ -12,14 +12,15 @@ import dataclasses
 import time
 from pathlib import Path
 
-DEFAULT_CACHE = Path.home() / ".cache" / "nbskit" / "subjects"
+from nbskit.data.synthetic import SUBJECT_CACHE
+
 DRIVER_SEED = 1  # a different person and a different performance
 DRIVER_FRAMES = 50
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where synthetic subjects are kept")
+    parser.add_argument("--cache", type=Path, default=SUBJECT_CACHE, help="where synthetic subjects are kept")
     parser.add_argument("--preset", help="training preset (default: gpu with CUDA, else cpu)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training config field (repeatable)")

@@ -31,12 +31,12 @@ from nbskit.data.subject import (
     MASKS_DIR,
     TRANSFORMS_FILE,
     FrameRecord,
-    Intrinsics,
     Subject,
     SubjectError,
     parse_intrinsics,
     save_png,
 )
+from nbskit.geometry.intrinsics import Intrinsics
 
 HEAD_IMAGES_DIR = "head_imgs"
 PARSING_DIR = "parsing"

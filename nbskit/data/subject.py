@@ -36,8 +36,9 @@ from PIL import Image
 
 from nbskit.data import validate
 from nbskit.data.validate import SPLITS, SubjectError
+from nbskit.geometry.intrinsics import Intrinsics
 
-__all__ = ["SPLITS", "FrameRecord", "Intrinsics", "Subject", "SubjectError", "SubjectWriter"]
+__all__ = ["SPLITS", "FrameRecord", "Subject", "SubjectError", "SubjectWriter"]
 
 TRANSFORMS_FILE = "transforms.json"
 LANDMARKS_FILE = "landmarks.npy"
@@ -58,24 +59,6 @@ DEPTH_HEADROOM = 4.0
 INTRINSICS_KEYS = ("w", "h", "fl_x", "fl_y", "cx", "cy")
 HEADER_KEYS = ("aabb", "expression_names", "camera_convention", "background_path", "depth_scale")
 FORMAT_KEYS = frozenset((*INTRINSICS_KEYS, *HEADER_KEYS, "frames"))
-
-
-@dataclass
-class Intrinsics:
-    """Pinhole intrinsics shared by all frames, in pixels (rays go through pixel centres)."""
-
-    width: int
-    height: int
-    fl_x: float
-    fl_y: float
-    cx: float
-    cy: float
-
-    def matrix(self) -> np.ndarray:
-        """The 3x3 calibration matrix K, float32 [3, 3]."""
-        return np.array(
-            [[self.fl_x, 0.0, self.cx], [0.0, self.fl_y, self.cy], [0.0, 0.0, 1.0]], dtype=np.float32
-        )
 
 
 @dataclass(eq=False)

@@ -10,10 +10,11 @@ Kernels (marching, compositing) dispatch through :mod:`.backends`; ``torch`` is 
 
 from .backends import RenderBackendError, available_render_backends, register_render_backend
 from .composite import EARLY_STOP_TRANSMITTANCE, composite
-from .marching import MarchConfig, PackedSamples, march_rays
+from .marching import march_rays
 from .occupancy import POLICIES, OccupancyGrid, OccupancySchedule
 from .rays import generate_rays, pixel_grid, ray_aabb_intersect
 from .render import RenderConfig, render_image, render_rays
+from .samples import MarchConfig, PackedSamples
 
 __all__ = [
     "EARLY_STOP_TRANSMITTANCE",

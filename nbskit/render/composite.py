@@ -22,7 +22,7 @@ EARLY_STOP_TRANSMITTANCE = 1e-4
 def segment_starts(ray_index: torch.Tensor, num_rays: int) -> torch.Tensor:
     """[S] position of the first sample of each sample's ray in the packed arrays.
 
-    Requires the packed order of :class:`~nbskit.render.marching.PackedSamples` (rays contiguous).
+    Requires the packed order of :class:`~nbskit.render.samples.PackedSamples` (rays contiguous).
     """
     counts = torch.bincount(ray_index, minlength=num_rays)
     first = torch.cumsum(counts, dim=0) - counts

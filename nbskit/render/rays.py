@@ -40,7 +40,7 @@ def generate_rays(intrinsics, c2w: torch.Tensor, pixels: torch.Tensor | None = N
 
     Args:
         intrinsics: any object with ``width, height, fl_x, fl_y, cx, cy`` (pixels), e.g.
-            ``nbskit.data.Intrinsics``.
+            ``nbskit.geometry.intrinsics.Intrinsics``.
         c2w: [B, 4, 4] (or [4, 4]) camera-to-world matrices, OpenGL axes.
         pixels: [B, R, 2] (x, y) integer pixel coordinates, or None for every pixel of the image in
             row-major order (R = H*W, the same pixels for every camera).

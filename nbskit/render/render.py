@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .composite import composite
-from .marching import MarchConfig, march_rays
+from .marching import march_rays
 from .rays import generate_rays, ray_aabb_intersect
+from .samples import MarchConfig
 
 # White, the colour composited behind the head when a subject has no background (docs/architecture.md, “Units and conventions”).
 DEFAULT_BACKGROUND = (1.0, 1.0, 1.0)

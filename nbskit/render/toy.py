@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nbskit.data.subject import Intrinsics
 from nbskit.geometry.camera import look_at
+from nbskit.geometry.intrinsics import Intrinsics
 
 from .rays import generate_rays
 

@@ -35,8 +35,8 @@ class TrackingOutput:
 
 def load_model(choice: str):
     """'ict', 'procedural' or 'auto' (ICT when its file is found, else the procedural head)."""
-    from nbskit.tracking.ict import ICTFaceModel, find_ict
-    from nbskit.tracking.procedural import ProceduralHead
+    from nbskit.face.ict import ICTFaceModel, find_ict
+    from nbskit.face.procedural import ProceduralHead
 
     if choice == "auto":
         choice = "ict" if find_ict() is not None else "procedural"
@@ -77,7 +77,8 @@ def track_frames(frames: np.ndarray, fps: float, out: str | Path, source: str,
                  test_frames: int = DEFAULT_TEST_FRAMES, size: int = DEFAULT_SIZE, model="auto",
                  progress: bool = True, test_split: str = "last", hands: bool = True) -> TrackingOutput:
     """`track_video` on decoded frames [N,H,W,3] uint8 RGB; `source` names the clip in messages."""
-    from nbskit.data.subject import Intrinsics, SubjectWriter
+    from nbskit.data.subject import SubjectWriter
+    from nbskit.geometry.intrinsics import Intrinsics
     from nbskit.tracking.correspondence import correspondence_for
     from nbskit.tracking.fit import fit_landmarks
     from nbskit.tracking.hands import detect_hands, ignore_masks, landmark_weights

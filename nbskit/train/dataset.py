@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nbskit.data.subject import Intrinsics, Subject
+from nbskit.data.subject import Subject
+from nbskit.geometry.intrinsics import Intrinsics
 
 BACKGROUND_COLOURS = {"white": 1.0, "black": 0.0}
 MOUTH_FRACTION_OF_FACE = 1.0 / 3.0  # without a mouth box, the lower third of the face box

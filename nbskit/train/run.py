@@ -6,17 +6,31 @@ Everything downstream of training (evaluation, rendering, reenactment, meshes) s
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nbskit.data.subject import Intrinsics, Subject
+from nbskit.data.subject import Subject
+from nbskit.geometry.intrinsics import Intrinsics
 from nbskit.train.checkpoint import CONFIG_FILE, load_checkpoint, read_json
 from nbskit.train.components import build_grid, build_model, build_render_config
 from nbskit.train.dataset import background_image, scaled_intrinsics
 from nbskit.train.presets import TrainConfig
+
+RUNS_FOLDER = Path("runs")
+RUN_ID_CHARS = 8
+
+
+def run_folder(subject_dir: Path, config: TrainConfig, runs: Path = RUNS_FOLDER) -> Path:
+    """``runs/<subject>_<preset>_<model>_<grid policy>_<hash of the whole config>``: one folder per setting."""
+    digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:RUN_ID_CHARS]
+    return (
+        Path(runs) / f"{Path(subject_dir).name}_{config.preset}_{config.model}_{config.grid_policy}_{digest}"
+    )
 
 
 @dataclass

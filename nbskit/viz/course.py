@@ -11,8 +11,6 @@ preset on a GPU, ``cpu`` otherwise.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nbskit.apps.demo_command import DEFAULT_CACHE as SUBJECT_CACHE  # shared with `nbskit demo`
+from nbskit.data.synthetic import SUBJECT_CACHE
 from nbskit.train.presets import TrainConfig, make_config
+from nbskit.train.run import RUNS_FOLDER, run_folder
 
-RUNS_FOLDER = Path("runs")
 SMOKE_SUBJECT = "tiny"
 # Stage boundaries and length of the smoke run: stage 3 (patches + perceptual loss) is left out,
 # it needs the 60 MB ST-LPIPS weights and adds nothing a two-minute check could see.
@@ -34,7 +32,6 @@ SMOKE_OVERRIDES = {
     "eval_interval": 100,
     "checkpoint_interval": 100,
 }
-RUN_ID_CHARS = 8
 # A 100-step run is still a faint fog (its peak density x box length is a few units, not hundreds),
 # so smoke-mode meshes are cut at a much lower iso-level than a trained head's.
 SMOKE_MESH_OPTICAL_DEPTH = 1.0
@@ -64,14 +61,6 @@ def mesh_optical_depth(smoke: bool) -> float:
     from nbskit.geometry.mesh import DEFAULT_OPTICAL_DEPTH_PER_BOX
 
     return SMOKE_MESH_OPTICAL_DEPTH if smoke else DEFAULT_OPTICAL_DEPTH_PER_BOX
-
-
-def run_folder(subject_dir: Path, config: TrainConfig, runs: Path = RUNS_FOLDER) -> Path:
-    """``runs/<subject>_<preset>_<model>_<grid policy>_<hash of the whole config>``: one folder per setting."""
-    digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:RUN_ID_CHARS]
-    return (
-        Path(runs) / f"{Path(subject_dir).name}_{config.preset}_{config.model}_{config.grid_policy}_{digest}"
-    )
 
 
 @dataclass

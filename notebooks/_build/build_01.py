@@ -30,7 +30,7 @@ import torch
 
 torch.set_num_threads(2)
 try:
-    from nbskit.tracking.ict import ICTFaceModel
+    from nbskit.face.ict import ICTFaceModel
     MODEL = ICTFaceModel.load()
 except FileNotFoundError as error:
     MODEL = None

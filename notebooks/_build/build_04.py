@@ -34,9 +34,8 @@ CELLS = [
     from IPython.display import display
     from plotly.subplots import make_subplots
 
-    from nbskit.apps.demo_command import DEFAULT_CACHE
     from nbskit.data.subject import Subject
-    from nbskit.data.synthetic import default_subject, synthesize_subject
+    from nbskit.data.synthetic import SUBJECT_CACHE, default_subject, synthesize_subject
     from nbskit.train.dataset import load_frames
     from nbskit.train.evaluate import evaluate_run, format_table
     from nbskit.train.presets import STAGE_NAMES, make_config
@@ -48,13 +47,13 @@ CELLS = [
     GPU = torch.cuda.is_available()
     if SMOKE:
         torch.set_num_threads(2)
-        SUBJECT_DIR = DEFAULT_CACHE / "synthetic_tiny_procedural_seed0"
+        SUBJECT_DIR = SUBJECT_CACHE / "synthetic_tiny_procedural_seed0"
         if not (SUBJECT_DIR / "transforms.json").is_file():
             synthesize_subject(SUBJECT_DIR, "tiny", seed=0, model="procedural")
         CONFIG = make_config("cpu-smoke", {"total_steps": 90, "stage2_start": 40, "stage3_start": 70,
                                            "eval_interval": 30, "checkpoint_interval": 90, "log_interval": 5})
     else:
-        SUBJECT_DIR = default_subject(DEFAULT_CACHE)
+        SUBJECT_DIR = default_subject(SUBJECT_CACHE)
         CONFIG = make_config("gpu" if GPU else "cpu")
     RUN_DIR = Path("runs") / f"04_{SUBJECT_DIR.name}_{CONFIG.preset}_{CONFIG.total_steps}"
     subject = Subject.load(SUBJECT_DIR)

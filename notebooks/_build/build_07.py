@@ -40,8 +40,9 @@ CELLS = [
     from nbskit.apps.reenact import driving_expressions, reenact
     from nbskit.apps.render import render_orbit
     from nbskit.data.subject import Subject
+    from nbskit.data.synthetic import SUBJECT_CACHE
     from nbskit.viz import BasisGallery, ExpressionExplorer, MeshView, image_strip
-    from nbskit.viz.course import SUBJECT_CACHE, course_config, course_subject, mesh_optical_depth, train_or_load
+    from nbskit.viz.course import course_config, course_subject, mesh_optical_depth, train_or_load
 
     if SMOKE:
         torch.set_num_threads(2)

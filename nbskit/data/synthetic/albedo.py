@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from nbskit.data.synthetic.renderer import TexturedMesh
-from nbskit.tracking.blendshape import BlendshapeModel
+from nbskit.face.blendshape import BlendshapeModel
 
 SLOT_MARGIN = 0.02  # fraction of a slot left empty on each side so mip-mapping does not bleed
 NOISE_LATTICE = 0.004  # metres between random lattice points of the skin noise (fine octave)

@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nbskit.data.subject import Intrinsics, SubjectWriter
+from nbskit.data.subject import SubjectWriter
 from nbskit.data.synthetic.albedo import atlas_layout, paint_albedo, rasterise_position_map, textured_mesh
 from nbskit.data.synthetic.hair import SHELL_OFFSETS, hair_shells, strand_texture
 from nbskit.data.synthetic.motion import expression_tracks, pose_tracks
 from nbskit.data.synthetic.presets import PRESETS, SynthPreset
 from nbskit.data.synthetic.renderer import HeadRenderer, RenderedFrame, create_context
+from nbskit.face.blendshape import BlendshapeModel
+from nbskit.face.ict import ICTFaceModel, find_ict
+from nbskit.face.procedural import ProceduralHead
 from nbskit.geometry.camera import euler_to_matrix, look_at, project_points, rigid
-from nbskit.tracking.blendshape import BlendshapeModel
-from nbskit.tracking.ict import ICTFaceModel, find_ict
-from nbskit.tracking.procedural import ProceduralHead
+from nbskit.geometry.intrinsics import Intrinsics
 
 CAMERA_DISTANCE = 1.0  # metres from the face centre
 FOCAL_OVER_WIDTH = 3.2  # focal length in units of the image width (about an 18 degree field of view)
@@ -244,6 +245,10 @@ def _atlas_size(head: BlendshapeModel, settings: SynthPreset) -> tuple[int, int]
     """(width, height) in texels of the albedo atlas: one square slot per material."""
     columns, rows = atlas_layout(len(head.material_names))
     return settings.atlas_slot * columns, settings.atlas_slot * rows
+
+
+# Where synthetic subjects (the demo's, the course's, reenactment drivers) are made once and kept.
+SUBJECT_CACHE = Path.home() / ".cache" / "nbskit" / "subjects"
 
 
 def default_subject(cache_dir: str | os.PathLike, seed: int = 0) -> Path:

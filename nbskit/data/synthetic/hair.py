@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nbskit.data.synthetic.renderer import HairShells, vertex_normals
-from nbskit.tracking.blendshape import BlendshapeModel
+from nbskit.face.blendshape import BlendshapeModel
 
 SHELL_OFFSETS = tuple(0.0025 * (i + 1) for i in range(6))  # metres above the scalp, inner shell first
 LAYER_STRAND_SHIFT = 0.318  # u offset between shell layers (irrational-ish, avoids repeats)

@@ -1,7 +1,7 @@
 """The ICT Face Model Light (ICT-FaceKit, MIT licence) as a ``BlendshapeModel``.
 
 The model is read from ``ict_light_v1.npz``, a compact repack of the upstream OBJ files (array
-layout in ``data/ict_facekit_light/README.md`` and in ``nbskit.tracking.assets_command``).
+layout in ``data/ict_facekit_light/README.md`` and in ``nbskit.face.assets_command``).
 The repository ships it under ``data/ict_facekit_light/`` with its licence and credits;
 ``nbskit assets ict`` rebuilds it from upstream into the user cache on a networked machine.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nbskit.tracking.blendshape import BlendshapeModel
+from nbskit.face.blendshape import BlendshapeModel
 
 ICT_FILENAME = "ict_light_v1.npz"
 ICT_ENV_VAR = "NBSKIT_ICT"

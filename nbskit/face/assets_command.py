@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nbskit.tracking.ict import ICT_FILENAME, user_cache_dir
+from nbskit.face.ict import ICT_FILENAME, user_cache_dir
 
 UPSTREAM_ARCHIVE = "https://github.com/ICT-VGL/ICT-FaceKit/archive/refs/heads/master.zip"
 MODEL_FOLDER = "FaceXModel/"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nbskit.face.blendshape import BlendshapeModel
 from nbskit.geometry.camera import rotation_x
-from nbskit.tracking.blendshape import BlendshapeModel
 
 # --- grid of the skin ---------------------------------------------------------------------------
 NUM_LATITUDES = 72  # rows from the top pole to the bottom pole (even: the equator is a row)
