@@ -1,7 +1,7 @@
 """What tracking costs a trained head: the same preset and seed on an exact and a tracked subject.
 
     python -m bench.tracking_cost [--seeds 1,2] [--frames 80] [--resolution 256] [--preset cpu]
-                                  [--work /tmp/nbskit-tracking-cost]
+                                  [--work /tmp/nbskit-tracking-cost] [--set KEY=VALUE] [--evaluate-only]
 
 Per seed: render a synthetic ICT subject (exact cameras and coefficients), write its frames as an
 H.264 video, `nbskit track` that video (the tracker sees only pixels), then train the same preset
@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="training config override (repeatable)")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for subjects, videos and runs")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="no synthesis, tracking or training: score the runs' last checkpoints (same step)")
     add_output_arguments(parser, "tracking_cost.json")
 
 
@@ -148,19 +150,26 @@ def seed_rows(work: Path, seed: int, args: argparse.Namespace) -> list[dict]:
     """One row per split for one synthetic subject."""
     from nbskit.data.subject import Subject
     from nbskit.tracking.video import SquareCrop
+    from nbskit.train import load_run
 
-    work.mkdir(parents=True, exist_ok=True)
-    exact_root, video = synthetic_clip(work, seed, args.frames, args.resolution)
-    exact = Subject.load(exact_root)
-    tracked_root = tracked_subject(work, video, exact)
-    exact_run = trained(exact_root, work / "run_exact", args.preset, args.overrides)
-    tracked_run = trained(tracked_root, work / "run_tracked", args.preset, args.overrides)
+    if args.evaluate_only:
+        exact_run, tracked_run = (load_run(work / name, device="cpu") for name in ("run_exact", "run_tracked"))
+        if exact_run.step != tracked_run.step:
+            raise SystemExit(f"{work}: the runs stopped at different steps ({exact_run.step}, {tracked_run.step})")
+        exact, tracked_root = exact_run.subject, work / "tracked"
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        exact_root, video = synthetic_clip(work, seed, args.frames, args.resolution)
+        exact = Subject.load(exact_root)
+        tracked_root = tracked_subject(work, video, exact)
+        exact_run = trained(exact_root, work / "run_exact", args.preset, args.overrides)
+        tracked_run = trained(tracked_root, work / "run_tracked", args.preset, args.overrides)
     x0, y0, side = Subject.load(tracked_root).extra["tracking"]["crop"]
     crop = SquareCrop(x0, y0, side, tracked_run.intrinsics.width)  # the tracker's cut at the training size
     rows = []
     for split in SPLITS:
         indices = scored_frames(exact, tracked_run.subject, split)
-        rows.append({"seed": seed, "split": split, "frames": len(indices),
+        rows.append({"seed": seed, "split": split, "frames": len(indices), "step": exact_run.step,
                      **score_pair(exact_run, tracked_run, indices, crop)})
     (work / "rows.json").write_text(json.dumps(rows, indent=1))
     return rows
@@ -171,7 +180,7 @@ def spread_rows(rows: list[dict]) -> list[dict]:
     summary = []
     for split in SPLITS:
         chosen = [row for row in rows if row["split"] == split]
-        keys = [key for key in chosen[0] if key not in ("seed", "split", "frames")]
+        keys = [key for key in chosen[0] if key not in ("seed", "split", "frames", "step")]
         mean = {"seed": "mean", "split": split, **{key: float(np.mean([r[key] for r in chosen])) for key in keys}}
         summary.append(mean)
         for bound, pick in (("min", min), ("max", max)):
