@@ -158,11 +158,19 @@ def encode_blended_compiled(
     return function.apply(x, tables.contiguous(), coefficients, frame, offsets, scales)
 
 
+def row_sparse_adam_step_compiled(param, grad, exp_avg, exp_avg_sq, *scalars) -> torch.Tensor:
+    """One row-sparse Adam step in the compiled kernel (arguments of
+    :func:`nbskit.encoding.row_sparse_adam.row_sparse_adam_step_torch`); returns the updated-row
+    count as a device scalar, so a step never waits for the GPU."""
+    return extension_for(param.device).row_sparse_adam_step(param, grad, exp_avg, exp_avg_sq, *scalars)
+
+
 for _kind in KINDS:
     register_encoder_backend(
         _kind,
         hash_encode=hash_encode_compiled,
         encode_blended=encode_blended_compiled,
+        row_sparse_adam_step=row_sparse_adam_step_compiled,
         dtypes=TABLE_DTYPES[_kind],
         **backend_options(_kind),
     )

@@ -17,9 +17,9 @@ import sys
 from bench.common import run_script
 from bench.paper import output
 from bench.paper.training import bench_config, synthetic_subject, train_with_curve
+from nbskit.render.occupancy import POLICIES
 
 CLAIM = "fig13_grid"
-POLICIES = ("expression", "neutral", "none")
 POLICY_COLOURS = {"expression": "tab:blue", "neutral": "tab:green", "none": "tab:grey"}
 MOUTH_OPEN_FRACTION = 0.5  # of the test frames, those with the largest jawOpen
 PANELS = (("psnr", "PSNR, mouth-open test frames (dB)"), ("samples_per_ray", "samples per ray"),
@@ -41,7 +41,7 @@ def policy_row(subject_dir, policy: str, profile, args) -> dict:
     stats = frame_statistics(run, frames)
     return {
         "policy": policy, "run": str(bench_run.run_dir), "frames": [int(i) for i in frames],
-        "occupied_fraction": float(run.grid.occupied_fraction()),
+        "occupied_fraction": float(run.occupancy.occupied_fraction()),
         **{name: output.mean_and_std(values)[0] for name, values in stats.items()},
         "psnr_std": output.mean_and_std(stats["psnr"])[1],
         "cpu_s_per_step": bench_run.cpu_seconds_per_step, "wall_s_per_step": bench_run.wall_seconds_per_step,
@@ -52,7 +52,7 @@ def plot(rows: list[dict], path):
     figure, axes = output.new_figure(len(PANELS), width_per_panel=2.6)
     for axis, (key, title) in zip(axes, PANELS):
         axis.bar([row["policy"] for row in rows], [row[key] for row in rows],
-                 color=[POLICY_COLOURS[row["policy"]] for row in rows])
+                 color=[POLICY_COLOURS.get(row["policy"], "tab:purple") for row in rows])
         axis.set_title(title, fontsize=8)
         axis.tick_params(labelsize=8)
     low = min(row["psnr"] - row["psnr_std"] for row in rows)

@@ -19,9 +19,10 @@ import numpy as np
 from bench.common import run_script
 from bench.paper import output
 from bench.paper.training import bench_config, synthetic_subject, train_with_curve
+from nbskit.model import MODEL_KINDS
 
 CLAIM = "fig8_speed"
-MODELS = ("blend", "concatenate")
+MODELS = tuple(MODEL_KINDS)
 REGIONS = (("psnr", "whole image"), ("psnr_mouth", "mouth box"), ("psnr_eyes", "eye boxes"))
 TIME_AXIS = "cpu_s"
 

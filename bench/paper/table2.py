@@ -19,9 +19,10 @@ from bench.common import run_script
 from bench.paper import output
 from bench.paper.evaluation import evaluate_test, load_perceptual_metric, statistics
 from bench.paper.training import bench_config, synthetic_subject, train_with_curve
+from nbskit.model import MODEL_KINDS
 
 CLAIM = "table2"
-MODELS = ("blend", "concatenate")
+MODELS = tuple(MODEL_KINDS)
 PLOTTED_METRICS = ("psnr", "ssim")  # plus the perceptual metric when there is one
 
 

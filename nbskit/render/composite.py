@@ -61,26 +61,3 @@ def composite_torch(sigma: torch.Tensor, rgb: torch.Tensor, samples, num_rays: i
     if background is not None:
         colour = colour + (1.0 - opacity)[:, None] * background.to(colour.dtype).expand(num_rays, 3)
     return {"rgb": colour, "opacity": opacity, "depth": depth, "weights": weights}
-
-
-def composite(sigma: torch.Tensor, rgb: torch.Tensor, samples, num_rays: int,
-              background: torch.Tensor | None = None, backend: str | None = None) -> dict[str, torch.Tensor]:
-    """Composite packed samples front to back into per-ray colour, opacity and depth.
-
-    Args:
-        sigma: [S] densities (1 / world length) at the samples.
-        rgb: [S, 3] colours in [0, 1].
-        samples: the :class:`~nbskit.render.PackedSamples` they were evaluated at.
-        num_rays: R, number of rays (rays without samples get opacity 0 and the background).
-        background: [R, 3] or [3] colour behind the scene; None composites over black.
-        backend: force a render backend by name (default: the best available).
-
-    Returns:
-        dict with ``rgb`` [R, 3], ``opacity`` [R] (the mask output, 1 − final transmittance),
-        ``depth`` [R] (expected distance Σ weight · t_mid) and ``weights`` [S]; differentiable in
-        ``sigma`` and ``rgb``.
-    """
-    from .backends import select_render_backend
-
-    kernel = select_render_backend("composite", backend, sigma.device, sigma.dtype)
-    return kernel(sigma, rgb, samples, num_rays, background)

@@ -75,28 +75,3 @@ def march_rays_torch(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tens
     directions = dirs[ray_index]
     positions = origins[ray_index] + (0.5 * (t_start + t_end))[:, None] * directions
     return PackedSamples(ray_index, t_start, t_end, positions, directions)
-
-
-def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor, grid,
-               config: MarchConfig, jitter: bool = False, generator: torch.Generator | None = None,
-               backend: str | None = None) -> PackedSamples:
-    """March rays through an occupancy grid and return their samples, packed.
-
-    Args:
-        origins, dirs: [R, 3] ray origins and unit directions (world).
-        near, far: [R] the part of each ray to march (from :func:`ray_aabb_intersect`); rays with
-            far <= near produce no samples.
-        grid: an :class:`~nbskit.render.OccupancyGrid`; unoccupied cells are skipped.
-        config: step sizes and the per-ray sample cap.
-        jitter: start each ray a random fraction of its first step later (training), so that
-            samples do not sit at the same depths in every iteration.
-        generator: random source for the jitter.
-        backend: force a render backend by name (default: the best available).
-
-    Returns:
-        :class:`PackedSamples` (no gradients: sample positions are not optimised).
-    """
-    from .backends import select_render_backend
-
-    kernel = select_render_backend("march_rays", backend, origins.device, origins.dtype)
-    return kernel(origins, dirs, near, far, grid, config, jitter, generator)

@@ -1,8 +1,9 @@
 """Training configuration: one dataclass, four presets, and ``key=value`` overrides.
 
 The schedule follows docs/architecture.md, “Training” (the paper and the authors' code): stage 1 adds a mask loss,
-stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term. Presets scale
-image resolution, hash-table size, batch and stage lengths to the machine.
+stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term (the stage
+records are built in :mod:`nbskit.train.stages` from the fields below). Presets scale image
+resolution, hash-table size, batch and stage lengths to the machine.
 """
 
 from __future__ import annotations
@@ -10,7 +11,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-STAGE_NAMES = ("stage1: colour + mask", "stage2: colour", "stage3: colour + patches")
+from nbskit.model import MODEL_KINDS
+from nbskit.render.occupancy import POLICIES
+from nbskit.train.dataset import BACKGROUND_COLOURS
+from nbskit.train.stages import STAGE_PLANS, Stage, stage_at
+from nbskit.train.table_optimizer import TABLE_OPTIMIZERS
+
+# Fields whose value must be one of a table's names: field -> that table (name -> implementation).
+CHOICES = {"stage_plan": STAGE_PLANS, "model": MODEL_KINDS, "grid_policy": POLICIES,
+           "table_optimizer": TABLE_OPTIMIZERS, "background": ("subject", *BACKGROUND_COLOURS)}
+# Field settings of the model; 0 keeps the model's own default (nbskit.model.config).
+MODEL_SETTINGS = ("hash_levels", "hash_features", "density_width", "color_width", "density_scale")
 
 
 @dataclass
@@ -19,19 +30,25 @@ class TrainConfig:
 
     preset: str = "cpu"
     seed: int = 0
-    model: str = "blend"  # 'blend' (NeRFBlendShape) or 'concatenate' (the paper's baseline)
+    model: str = "blend"  # a key of nbskit.model.MODEL_KINDS: 'blend' (NeRFBlendShape) or 'concatenate' (baseline)
     # data
     max_image_size: int = 128  # longest image side used for training/eval (0: native resolution)
     background: str = "subject"  # 'subject' (its background.png, white if none), 'white' or 'black'
-    # field
+    # field (the settings below log2_table_size: 0 keeps the model's own default)
     log2_table_size: int = 14
+    hash_levels: int = 0
+    hash_features: int = 0
+    density_width: int = 0
+    color_width: int = 0
+    density_scale: float = 0.0
     # batch: B frames x R rays per frame (+ one patch per frame in stage 3)
     frames_per_batch: int = 2
     rays_per_frame: int = 1024
     patch_size: int = 32
     patches_per_batch: int = 2
     mouth_patch_probability: float = 0.5
-    # schedule (steps are global; a stage ends where the next begins)
+    # schedule (steps are global; a stage ends where the next begins); the plan names the stages
+    stage_plan: str = "paper"  # a key of nbskit.train.stages.STAGE_PLANS
     stage2_start: int = 4000
     stage3_start: int = 20000
     total_steps: int = 25000
@@ -55,7 +72,7 @@ class TrainConfig:
     march_cone_angle: float = 1.0 / 256
     march_max_steps: int = 1024
     # occupancy grid
-    grid_policy: str = "expression"  # 'expression' (Eq. 9), 'neutral' or 'none'
+    grid_policy: str = "expression"  # a key of nbskit.render.occupancy.POLICIES: 'expression' (Eq. 9), 'neutral', 'none'
     grid_resolution: int = 128
     grid_update_interval: int = 16
     grid_warmup_steps: int = 256  # before this step, updates evaluate every cell (instant-ngp)
@@ -65,9 +82,13 @@ class TrainConfig:
     checkpoint_interval: int = 500
     log_interval: int = 25
 
+    def stages(self) -> list[Stage]:
+        """The stage records of this run, in order (see :mod:`nbskit.train.stages`)."""
+        return STAGE_PLANS[self.stage_plan](self)
+
     def stage(self, step: int) -> int:
-        """Stage number (1, 2 or 3) of a 0-based step."""
-        return 1 if step < self.stage2_start else 2 if step < self.stage3_start else 3
+        """Stage number (1-based, in the plan) of a 0-based step."""
+        return stage_at(self.stages(), step)[0]
 
     def validate(self) -> None:
         if not 0 <= self.stage2_start <= self.stage3_start <= self.total_steps:
@@ -75,10 +96,12 @@ class TrainConfig:
                 "expected 0 <= stage2_start <= stage3_start <= total_steps, got "
                 f"{self.stage2_start}, {self.stage3_start}, {self.total_steps}"
             )
-        for name, allowed in (("model", ("blend", "concatenate")), ("grid_policy", ("expression", "neutral", "none")),
-                              ("background", ("subject", "white", "black"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name, table in CHOICES.items():
+            if getattr(self, name) not in table:
+                raise ValueError(f"{name} must be one of {tuple(table)}, got {getattr(self, name)!r}")
+        negative = [name for name in MODEL_SETTINGS if getattr(self, name) < 0]
+        if negative:
+            raise ValueError(f"{', '.join(negative)} must be >= 0 (0 keeps the model's default)")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -17,7 +17,7 @@ import torch
 from nbskit.data.subject import Subject
 from nbskit.geometry.intrinsics import Intrinsics
 from nbskit.train.checkpoint import CONFIG_FILE, load_checkpoint, read_json
-from nbskit.train.components import build_grid, build_model, build_render_config
+from nbskit.train.components import build_model, build_occupancy, build_render_config
 from nbskit.train.dataset import background_image, scaled_intrinsics
 from nbskit.train.presets import TrainConfig
 
@@ -41,7 +41,7 @@ class TrainedRun:
         run_dir: the run folder.
         subject: the subject it was trained on.
         config: its training config.
-        model, grid: the field and occupancy grid (eval mode, on ``device``).
+        model, occupancy: the field and its occupancy grid (eval mode, on ``device``).
         step: training steps behind this checkpoint.
         render_config: nbskit.render.RenderConfig used for every image.
     """
@@ -50,7 +50,7 @@ class TrainedRun:
     subject: Subject
     config: TrainConfig
     model: torch.nn.Module
-    grid: torch.nn.Module
+    occupancy: torch.nn.Module
     step: int
     render_config: object
 
@@ -82,7 +82,7 @@ class TrainedRun:
 
         intrinsics = intrinsics or self.intrinsics
         background = self.background(intrinsics) if background is None else background
-        out = render_image(self.model, self.grid, intrinsics, c2w, expression, background, self.render_config)
+        out = render_image(self.model, self.occupancy, intrinsics, c2w, expression, background, self.render_config)
         return {key: value.cpu() if torch.is_tensor(value) else value for key, value in out.items()}
 
 
@@ -98,7 +98,7 @@ def load_run(run_dir: str | Path, device: str | None = None, subject: Subject | 
     low, high = subject.expression_range()
     model = build_model(config, subject.aabb, low, high)
     model.load_state_dict(state["model"])
-    grid = build_grid(config, subject.aabb)
-    grid.load_state_dict(state["grid"])
+    occupancy = build_occupancy(config, subject.aabb)
+    occupancy.load_state_dict(state["grid"])
     return TrainedRun(run_dir=run_dir, subject=subject, config=config, model=model.to(device).eval(),
-                      grid=grid.to(device), step=state["step"], render_config=build_render_config(config))
+                      occupancy=occupancy.to(device), step=state["step"], render_config=build_render_config(config))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nbskit.model import MODEL_KINDS
+from nbskit.render.occupancy import POLICIES
 from nbskit.train.presets import PRESETS
 
 
@@ -13,8 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="size of the run (default: cpu)")
     parser.add_argument("--out", type=Path, required=True, help="run folder to write")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    parser.add_argument("--grid", choices=("expression", "neutral", "none"), help="occupancy-grid policy")
-    parser.add_argument("--model", choices=("blend", "concatenate"), help="field: NeRFBlendShape or the baseline")
+    parser.add_argument("--grid", choices=tuple(POLICIES), help="occupancy-grid policy")
+    parser.add_argument("--model", choices=tuple(MODEL_KINDS), help="field: NeRFBlendShape or the baseline")
     parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any training config field (repeatable), e.g. --set total_steps=500")

@@ -134,7 +134,7 @@ def frame_statistics(run, indices, grid=None, split: str = "test") -> dict[str, 
     if missing:
         raise ValueError(f"frames {missing} are not in the {split!r} split of {run.subject.root}")
     device = run.model.aabb.device
-    grid = run.grid if grid is None else grid
+    grid = run.occupancy if grid is None else grid
     background = frames.background.to(device)
     stats: dict[str, list[float]] = {"psnr": [], "samples_per_ray": [], "seconds": []}
     for index in indices:

@@ -25,8 +25,8 @@ CELLS = [
     import torch
     from plotly.subplots import make_subplots
 
-    from nbskit.render import (MarchConfig, OccupancyGrid, RenderConfig, composite, generate_rays, march_rays,
-                               ray_aabb_intersect, render_image)
+    from nbskit.render import (POLICIES, MarchConfig, OccupancyGrid, RenderConfig, composite, generate_rays,
+                               march_rays, ray_aabb_intersect, render_image)
     from nbskit.render.toy import ToySphere, ToySphereField, orbit_cameras, render_toy_sphere, toy_intrinsics
 
     torch.set_num_threads(2)
@@ -84,7 +84,7 @@ CELLS = [
     """),
     ("code", """
     grids = {}
-    for policy in ("expression", "neutral", "none"):
+    for policy in POLICIES:
         grids[policy] = OccupancyGrid(sphere.aabb, resolution=GRID_RESOLUTION, policy=policy)
         grids[policy].update(field, field.expression_max, generator=torch.Generator().manual_seed(0))
         print(f"{policy:>10}: {100 * grids[policy].occupied_fraction():5.1f}% of cells occupied")

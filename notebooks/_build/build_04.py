@@ -38,7 +38,7 @@ CELLS = [
     from nbskit.data.synthetic import SUBJECT_CACHE, default_subject, synthesize_subject
     from nbskit.train.dataset import load_frames
     from nbskit.train.evaluate import evaluate_run, format_table
-    from nbskit.train.presets import STAGE_NAMES, make_config
+    from nbskit.train.presets import make_config
     from nbskit.train.run import load_run
     from nbskit.train.samplers import sample_patches, sample_random_rays
     from nbskit.train.trainer import Trainer
@@ -63,13 +63,17 @@ CELLS = [
     ## The schedule
 
     A preset scales image size, table size, batch and stage lengths to the machine; any field can
-    be overridden (`--set key=value` on the command line, a dict here).
+    be overridden (`--set key=value` on the command line, a dict here). The stages themselves are
+    data: `CONFIG.stages()` lists records with a start step, weighted loss terms and samplers, and
+    the trainer runs, at each step, the last one that has started.
     """),
     ("code", """
-    stages = [(1, 0, CONFIG.stage2_start), (2, CONFIG.stage2_start, CONFIG.stage3_start),
-              (3, CONFIG.stage3_start, CONFIG.total_steps)]
-    figure = go.Figure([go.Bar(y=["schedule"], x=[stop - start], base=[start], orientation="h",
-                               name=STAGE_NAMES[number - 1]) for number, start, stop in stages])
+    plan = CONFIG.stages()
+    stops = [stage.start for stage in plan[1:]] + [CONFIG.total_steps]
+    for stage in plan:
+        print(f"{stage.name:<26} from step {stage.start:>4}: losses {dict(stage.losses)}, samplers {stage.samplers}")
+    figure = go.Figure([go.Bar(y=["schedule"], x=[stop - stage.start], base=[stage.start], orientation="h",
+                               name=stage.name) for stage, stop in zip(plan, stops)])
     figure.update_layout(barmode="stack", height=200, xaxis_title="step",
                          title=f"preset {CONFIG.preset!r}: {CONFIG.frames_per_batch} frames x "
                                f"{CONFIG.rays_per_frame} rays per step, images <= {CONFIG.max_image_size} px")

@@ -37,7 +37,7 @@ CELLS = [
     import torch
     from plotly.subplots import make_subplots
 
-    from nbskit.render import OccupancyGrid, render_image
+    from nbskit.render import POLICIES, OccupancyGrid, render_image
     from nbskit.train.dataset import load_frames
     from nbskit.viz import image_strip
     from nbskit.viz.course import (course_config, course_subject, frame_statistics, mouth_open_frames,
@@ -45,7 +45,6 @@ CELLS = [
 
     if SMOKE:
         torch.set_num_threads(2)
-    POLICIES = ("expression", "neutral", "none")
     # Three runs must fit the two-minute smoke budget: shorter ones than the other notebooks use.
     SHORT = {"total_steps": 60, "stage2_start": 30, "stage3_start": 60, "eval_interval": 60,
              "checkpoint_interval": 60} if SMOKE else {}
@@ -64,7 +63,7 @@ CELLS = [
     device = paper.model.aabb.device
 
     def rebuilt_grid(policy, **cutoff):
-        grid = OccupancyGrid(paper.subject.aabb, resolution=paper.grid.resolution, policy=policy, **cutoff).to(device)
+        grid = OccupancyGrid(paper.subject.aabb, resolution=paper.occupancy.resolution, policy=policy, **cutoff).to(device)
         # The same seed gives every grid the same jittered probe positions: only the policy differs.
         grid.update(paper.model, paper.model.expression_max, generator=torch.Generator(device=device).manual_seed(0))
         return grid
@@ -81,7 +80,7 @@ CELLS = [
     expression_cells = grids["expression"].occupied().cpu()
     neutral_cells = grids["neutral"].occupied().cpu()
     only_expression = expression_cells & ~neutral_cells
-    middle = paper.grid.resolution // 2  # the x = centre plane: rows y, columns z (face towards +z)
+    middle = paper.occupancy.resolution // 2  # the x = centre plane: rows y, columns z (face towards +z)
     figure = make_subplots(1, 3, subplot_titles=["neutral grid", "expression-aware grid", "kept only by expression-aware"])
     for column, cells in enumerate((neutral_cells, expression_cells, only_expression), start=1):
         figure.add_trace(go.Heatmap(z=cells[middle].T.float().numpy(), colorscale="Greys", showscale=False), 1, column)
@@ -127,7 +126,7 @@ CELLS = [
         results[policy] = {"samples_per_ray": stats["samples_per_ray"].mean(), "psnr": stats["psnr"].mean(),
                            "seconds_per_step": seconds_per_step(course.history, course.run.step),
                            "render_seconds": stats["seconds"].mean(),
-                           "occupied": course.run.grid.occupied_fraction()}
+                           "occupied": course.run.occupancy.occupied_fraction()}
     print(f"{'policy':>10} {'samples/ray':>12} {'s/step':>8} {'s/image':>8} {'occupied':>9} {'PSNR (mouth open)':>18}")
     for policy, r in results.items():
         print(f"{policy:>10} {r['samples_per_ray']:12.1f} {r['seconds_per_step']:8.3f} {r['render_seconds']:8.3f} "
@@ -156,7 +155,7 @@ CELLS = [
     assert only_expression.any(), "the expression-aware grid keeps no cell the neutral grid drops"
     gridded = max(results["expression"]["samples_per_ray"], results["neutral"]["samples_per_ray"])
     assert results["none"]["samples_per_ray"] >= gridded, "dense sampling should take the most samples per ray"
-    assert runs["none"].run.grid.occupied_fraction() == 1.0
+    assert runs["none"].run.occupancy.occupied_fraction() == 1.0
     for policy, r in results.items():
         assert np.isfinite(r["psnr"]) and r["psnr"] > 10, f"{policy}: PSNR {r['psnr']:.1f} dB, training failed"
     if not SMOKE:  # a smoke run is still a fog that fills its grid: the policies only part ways later

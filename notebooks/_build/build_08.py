@@ -32,12 +32,13 @@ CELLS = [
     import torch
 
     from nbskit.data.subject import Subject
+    from nbskit.model import MODEL_KINDS
     from nbskit.train.components import build_model
     from nbskit.viz.course import course_config, course_subject, timed_training
 
     if SMOKE:
         torch.set_num_threads(2)
-    MODELS = ("blend", "concatenate")
+    MODELS = tuple(MODEL_KINDS)
     EVALUATIONS = 2 if SMOKE else 8  # points on each PSNR-vs-time curve (after the untrained one)
     # Two runs must fit the two-minute smoke budget: shorter ones than the other notebooks use. The
     # concatenate model often stays in its initial fog for ~40-60 steps, so 60 steps were too few to
