@@ -27,6 +27,7 @@ from bench.common import (
     add_case_arguments,
     add_timing_arguments,
     apply_thread_setting,
+    cuda_event_pair,
     device_backend_cases,
     report,
     run_script,
@@ -101,16 +102,24 @@ def time_step(
         return time.perf_counter()
 
     samples = {phase: [] for phase in (*PHASES, "step_cpu")}
+    device_ms = []  # CUDA-event time of the whole step, on a GPU
     for repeat in range(args.warmup + args.repeats):
         optimizer.zero_grad(set_to_none=True)
+        events = cuda_event_pair(device)
         cpu_start = time.process_time()
         start = now()
+        if events:
+            events[0].record()
         out = encode_blended(x, tables, coefficients, frame, config, backend=backend)
         encoded = now()
         out.backward(grad_out)
         backward = now()
         optimizer.step()
+        if events:
+            events[1].record()
         end = now()
+        if events and repeat >= args.warmup:
+            device_ms.append(events[0].elapsed_time(events[1]))
         if repeat >= args.warmup:
             for phase, seconds in zip(
                 (*PHASES, "step_cpu"),
@@ -125,6 +134,7 @@ def time_step(
                 samples[phase].append(seconds * 1e3)
     result = {phase: float(torch.tensor(values).median()) for phase, values in samples.items()}
     result["optimizer_ms"] = result.pop("optimizer")
+    result["step_device_ms"] = float(torch.tensor(device_ms).median()) if device_ms else None
     touched_rows = int(tables.grad.ne(0).any(-1).sum())
     result["rows_touched_percent"] = 100.0 * touched_rows / (tables.numel() // config.features)
     return result

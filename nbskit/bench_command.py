@@ -14,6 +14,7 @@ import sys
 # name -> (module in the checkout's bench/ package, one-line help)
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "encode": ("bench.encode", "hash-encoding samples/s, forward and forward+backward, per backend"),
+    "encode-spread": ("bench.encode_spread", "bench encode in several fresh processes: the spread of their medians"),
     "march": ("bench.march", "occupancy-grid marching and compositing throughput, per backend"),
     "step": ("bench.step", "one training step (render, loss, backward, optimiser), per backend"),
     "train": ("bench.train_smoke", "training time and test PSNR of a preset on a synthetic subject"),

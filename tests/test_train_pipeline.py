@@ -51,8 +51,15 @@ def logged_step(run: Path) -> int:
         return -1
 
 
+def assert_perceptual_term_ran(history: dict) -> None:
+    """The run found a perceptual network and every logged stage-3 step has a positive perceptual term."""
+    assert history["perceptual"], "no perceptual network was loaded for stage 3"
+    stage3 = [record for record in history["train"] if record["stage"] == 3]
+    assert stage3 and all(record.get("perceptual", 0) > 0 for record in stage3), stage3
+
+
 @pytest.mark.slow
-def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path):
+def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, perceptual_network):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     subprocess.run(train_command(tiny_subject, straight), check=True, env=environment(), timeout=300)
 
@@ -73,6 +80,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path):
             assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs after resume"
     assert a["history"]["eval"] == b["history"]["eval"]
     assert [r["loss"] for r in a["history"]["train"]] == [r["loss"] for r in b["history"]["train"]]
+    assert_perceptual_term_ran(a["history"])
 
     subprocess.run(nbskit("eval", str(straight), "--no-perceptual"), check=True, env=environment(), timeout=300)
     result = json.loads((straight / TEST_METRICS_FILE).read_text())

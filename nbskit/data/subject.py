@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nbskit.data import validate
+from nbskit.data import pixels, validate
 from nbskit.data.validate import SPLITS, SubjectError
 from nbskit.geometry.intrinsics import Intrinsics
 
@@ -197,12 +197,19 @@ class Subject:
                 if getattr(frame, optional) is not None:
                     validate.image_size(self.path(getattr(frame, optional)), size, source, index, optional)
 
-    def check_ignore_values(self) -> None:
-        """Every ignore mask is 8-bit grey with only the values 0 and 255 (decodes them all)."""
-        source = self.root / TRANSFORMS_FILE
+    def check_pixels(self) -> None:
+        """Decode every image, mask, depth map and the background as training would (slow: every
+        pixel is read). Raises SubjectError naming the first file that is truncated, corrupt or of
+        an unsupported kind."""
+        if self.background_path is not None:
+            self._decode_rgb(self.background_path, None, "background_path")
         for index, frame in enumerate(self.frames):
-            if frame.ignore_path is not None:
-                validate.binary_mask(self.path(frame.ignore_path), source, index, "ignore_path")
+            self._decode_rgb(frame.file_path, index, "file_path")
+            self._decode_mask(frame.mask_path, index)
+            if frame.depth_path is not None:
+                self.load_depth(index)
+            if frame.ignore_path is not None:  # 8-bit grey, only 0 and 255
+                validate.binary_mask(self.path(frame.ignore_path), self.root / TRANSFORMS_FILE, index, "ignore_path")
 
     def _check_landmarks(self) -> None:
         path = self.root / LANDMARKS_FILE
@@ -295,23 +302,20 @@ class Subject:
         frame = self.frames[index]
         if frame.depth_path is None:
             return None
-        codes = self._read_pixels(frame.depth_path, index, "depth_path", None)  # 16-bit, kept as stored
+        codes = pixels.read_codes16(self.path(frame.depth_path), self._size, self.root / TRANSFORMS_FILE, index,
+                                    "depth_path")
         return (codes.astype(np.float64) * self.depth_scale).astype(np.float32)
 
-    def _read_pixels(self, relative: str, index: int | None, field: str, mode: str | None) -> np.ndarray:
-        """Decode one image after checking it exists at w x h; ``mode`` is a PIL mode (None: as stored)."""
-        path = self.path(relative)
-        size = (self.intrinsics.width, self.intrinsics.height)
-        validate.image_size(path, size, self.root / TRANSFORMS_FILE, index, field)
-        with Image.open(path) as image:
-            return np.asarray(image if mode is None else image.convert(mode))
-
     def _decode_rgb(self, relative: str, index: int | None, field: str) -> np.ndarray:
-        return self._read_pixels(relative, index, field, "RGB").astype(np.float32) / 255.0
+        return pixels.read_rgb(self.path(relative), self._size, self.root / TRANSFORMS_FILE, index, field)
 
     def _decode_mask(self, relative: str, index: int) -> np.ndarray:
-        values = self._read_pixels(relative, index, "mask_path", "L").astype(np.float32) / 255.0
+        values = pixels.read_grey(self.path(relative), self._size, self.root / TRANSFORMS_FILE, index, "mask_path")
         return (values >= MASK_THRESHOLD).astype(np.float32)
+
+    @property
+    def _size(self) -> tuple[int, int]:
+        return self.intrinsics.width, self.intrinsics.height
 
     # ------------------------------------------------------------------ summary
     def describe(self) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nbskit.errors import UserError
+
 SPLITS = ("train", "val", "test")
 CAMERA_CONVENTION = "opengl"
 # A tracked or synthesised camera rotation is orthonormal to float32 round-off; 1e-3 still
@@ -22,7 +24,7 @@ CAMERA_CONVENTION = "opengl"
 RIGID_TOLERANCE = 1e-3
 
 
-class SubjectError(ValueError):
+class SubjectError(UserError, ValueError):
     """A subject folder (or a value written into one) breaks the format."""
 
 

@@ -11,7 +11,7 @@ import torch
 from .backends import ENCODE_BLENDED, HASH_ENCODE, select_encoder_backend
 from .blended import blend_tables, check_coefficients
 from .config import HashGridConfig
-from .hashgrid import CORNERS_PER_CELL, check_encode_inputs
+from .hashgrid import CORNERS_PER_CELL, check_encode_inputs, check_frame_range
 
 
 def hash_encode(
@@ -115,6 +115,9 @@ def encode_sparse_rows(
     Returns:
         [N, L*F], differentiable in ``tables`` (and in the non-zero ``coefficients`` only).
     """
+    # terms[frame] would wrap a negative frame round to the last row: check first (this path has
+    # already read the coefficients, so the check adds no device wait of its own on a GPU).
+    check_frame_range(frame, coefficients.shape[0])
     entry = select_encoder_backend(HASH_ENCODE, backend, x.device, tables.dtype)
     weights = coefficients.gather(1, terms).to(tables.dtype)  # [B, m]
     # Each slot looks up one raw table per sample: the table index takes the place of the frame.

@@ -29,13 +29,23 @@ def hash_encode_torch(
     x: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor, config: HashGridConfig
 ) -> torch.Tensor:
     """The torch backend of :func:`nbskit.encoding.hash_encode` (inputs already checked)."""
-    num_tables = tables.shape[0]
-    if frame.numel() and (int(frame.min()) < 0 or int(frame.max()) >= num_tables):
-        raise IndexError(
-            f"hash_encode: frame indices must lie in [0, {num_tables}) (one per table); "
-            f"got range [{int(frame.min())}, {int(frame.max())}]"
-        )
+    check_frame_range(frame, tables.shape[0])
     return _HashEncode.apply(x, tables, frame, config)
+
+
+def check_frame_range(frame: torch.Tensor, num_tables: int) -> None:
+    """Raise an IndexError unless every index of ``frame`` [N] lies in [0, num_tables).
+
+    Reads the values, so on a GPU it waits for the device. The compiled CPU kernels raise the same
+    error themselves; the CUDA ones call this only with ``NBSKIT_CHECK_INPUTS=1``.
+    """
+    if frame.numel() == 0:
+        return
+    low, high = (int(value) for value in torch.aminmax(frame))
+    if low < 0 or high >= num_tables:
+        raise IndexError(
+            f"hash_encode: frame indices must lie in [0, {num_tables}) (one per table); got range [{low}, {high}]"
+        )
 
 
 def check_encode_inputs(

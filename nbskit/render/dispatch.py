@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 
 from .backends import select_render_backend
+from .composite import check_composite_inputs
+from .marching import check_march_inputs
 from .samples import MarchConfig, PackedSamples
 
 
@@ -31,6 +33,7 @@ def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, fa
     Returns:
         :class:`PackedSamples` (no gradients: sample positions are not optimised).
     """
+    check_march_inputs(origins, dirs, near, far)
     kernel = select_render_backend("march_rays", backend, origins.device, origins.dtype)
     return kernel(origins, dirs, near, far, grid, config, jitter, generator)
 
@@ -52,5 +55,6 @@ def composite(sigma: torch.Tensor, rgb: torch.Tensor, samples, num_rays: int,
         ``depth`` [R] (expected distance Σ weight · t_mid) and ``weights`` [S]; differentiable in
         ``sigma`` and ``rgb``.
     """
+    check_composite_inputs(sigma, rgb, samples, num_rays)
     kernel = select_render_backend("composite", backend, sigma.device, sigma.dtype)
     return kernel(sigma, rgb, samples, num_rays, background)

@@ -75,3 +75,15 @@ def march_rays_torch(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tens
     directions = dirs[ray_index]
     positions = origins[ray_index] + (0.5 * (t_start + t_end))[:, None] * directions
     return PackedSamples(ray_index, t_start, t_end, positions, directions)
+
+
+def check_march_inputs(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor) -> None:
+    """Raise a ValueError naming the ray input whose shape or device does not fit ``origins`` [R, 3]."""
+    if origins.ndim != 2 or origins.shape[1] != 3 or not origins.is_floating_point():
+        raise ValueError(f"march_rays: origins must be a floating tensor [R, 3]; got {tuple(origins.shape)} {origins.dtype}")
+    count = origins.shape[0]
+    for name, tensor, shape in (("dirs", dirs, (count, 3)), ("near", near, (count,)), ("far", far, (count,))):
+        if tuple(tensor.shape) != shape or tensor.device != origins.device:
+            raise ValueError(
+                f"march_rays: {name} must be {list(shape)} on {origins.device}; got {list(tensor.shape)} on {tensor.device}"
+            )

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nbskit.tracking.video import VideoError, head_crop, read_video
+from nbskit.options import whole_number
+from nbskit.tracking.video import MIN_FRAMES, VideoError, head_crop, read_video
 
 DEFAULT_SIZE = 512
+MIN_SIZE, MAX_SIZE = 32, 4096  # bounds on the crop side, to reject typos before decoding the video
 DEFAULT_TEST_FRAMES = 10
 TEST_SPLITS = ("last", "spread")  # which frames are held out: the clip's end, or evenly spaced through it
 MIN_FACE_FRACTION = 0.5  # fewer frames with a face than this and the video is rejected
@@ -149,13 +151,14 @@ def _triangles_within(triangles: np.ndarray, vertices: np.ndarray) -> np.ndarray
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", help="input video (anything PyAV/ffmpeg decodes)")
     parser.add_argument("out", help="subject folder to create")
-    parser.add_argument("--frames", type=int, default=None, help="use only the first N frames")
-    parser.add_argument("--test-frames", type=int, default=DEFAULT_TEST_FRAMES,
+    parser.add_argument("--frames", type=whole_number(MIN_FRAMES), default=None, help="use only the first N frames")
+    parser.add_argument("--test-frames", type=whole_number(1), default=DEFAULT_TEST_FRAMES,
                         help=f"N frames form the test split (default {DEFAULT_TEST_FRAMES})")
     parser.add_argument("--test-split", choices=TEST_SPLITS, default="last",
                         help="test frames at the end of the clip (default, the paper's protocol) or spread evenly "
                              "through it (measures interpolation rather than extrapolation to the final poses)")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="side of the square head crop in pixels")
+    parser.add_argument("--size", type=whole_number(MIN_SIZE, MAX_SIZE), default=DEFAULT_SIZE,
+                        help="side of the square head crop in pixels")
     parser.add_argument("--model", choices=["auto", "ict", "procedural"], default="auto",
                         help="blendshape model (auto: ICT when found)")
     parser.add_argument("--no-hands", dest="hands", action="store_false",
@@ -163,6 +166,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nbskit.data.folders import require_new_folder
+
+    require_new_folder(args.out)
+    if args.frames is not None and args.test_frames >= args.frames:
+        raise VideoError(f"--test-frames {args.test_frames} leaves no training frames out of --frames {args.frames}")
     result = track_video(args.video, args.out, args.frames, args.test_frames, args.size, args.model,
                          test_split=args.test_split, hands=args.hands)
     print(f"subject written to {result.subject}: face in {result.face_fraction:.0%} of frames, "

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nbskit.errors import UserError
+
 MIN_FRAMES = 2  # a temporal fit and a train/test split need at least two frames
 CROP_MARGIN = 1.8  # crop side / landmark box side: room for hair, ears and the neck
 CROP_LIFT = 0.15  # shift the crop up by this fraction of its side: hair is above the face box
 
 
-class VideoError(ValueError):
+class VideoError(UserError, ValueError):
     """A video that cannot be read or is unusable for tracking (names the file and the problem)."""
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nbskit.data.subject import Subject
+from nbskit.data.subject import Subject, SubjectError
 from nbskit.geometry.intrinsics import Intrinsics
 
 BACKGROUND_COLOURS = {"white": 1.0, "black": 0.0}
@@ -135,7 +135,7 @@ def load_frames(subject: Subject, split: str, max_image_size: int = 0, backgroun
     """Load every frame of ``split`` at the training resolution and composite its targets."""
     indices = subject.indices(split)
     if len(indices) == 0:
-        raise ValueError(f"{subject.root}: split {split!r} has no frames")
+        raise SubjectError(f"{subject.root}: split {split!r} has no frames")
     intrinsics = scaled_intrinsics(subject.intrinsics, max_image_size)
     sx = intrinsics.width / subject.intrinsics.width
     sy = intrinsics.height / subject.intrinsics.height

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from nbskit.data.subject import SubjectError
 from nbskit.train import metrics
 from nbskit.train.checkpoint import TEST_METRICS_FILE, write_json
-from nbskit.train.dataset import load_frames
+from nbskit.train.dataset import load_frames, scaled_intrinsics
 from nbskit.train.region_metrics import masked_psnr
 from nbskit.train.run import TrainedRun
 
@@ -42,6 +43,10 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
     Returns a JSON-ready dict: split, frames, resolution, background, perceptual_metric (its label,
     or None), mean {metric: value}, per_frame [{frame, metric: value}].
     """
+    size = scaled_intrinsics(run.subject.intrinsics, run.config.max_image_size)
+    if min(size.width, size.height) < metrics.SSIM_WINDOW_SIZE:
+        raise SubjectError(f"{run.subject.root}: evaluation needs images of at least {metrics.SSIM_WINDOW_SIZE} "
+                           f"pixels a side (the SSIM window); the run's images are {size.width}x{size.height}")
     frames = load_frames(run.subject, split, run.config.max_image_size, run.config.background, progress)
     count = len(frames) if max_frames is None else min(max_frames, len(frames))
     per_frame = []

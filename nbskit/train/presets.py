@@ -11,17 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from nbskit.model import MODEL_KINDS
-from nbskit.render.occupancy import POLICIES
-from nbskit.train.dataset import BACKGROUND_COLOURS
+from nbskit.train.config_rules import ConfigError, check_fields
 from nbskit.train.stages import STAGE_PLANS, Stage, stage_at
-from nbskit.train.table_optimizer import TABLE_OPTIMIZERS
-
-# Fields whose value must be one of a table's names: field -> that table (name -> implementation).
-CHOICES = {"stage_plan": STAGE_PLANS, "model": MODEL_KINDS, "grid_policy": POLICIES,
-           "table_optimizer": TABLE_OPTIMIZERS, "background": ("subject", *BACKGROUND_COLOURS)}
-# Field settings of the model; 0 keeps the model's own default (nbskit.model.config).
-MODEL_SETTINGS = ("hash_levels", "hash_features", "density_width", "color_width", "density_scale")
 
 
 @dataclass
@@ -91,17 +82,9 @@ class TrainConfig:
         return stage_at(self.stages(), step)[0]
 
     def validate(self) -> None:
-        if not 0 <= self.stage2_start <= self.stage3_start <= self.total_steps:
-            raise ValueError(
-                "expected 0 <= stage2_start <= stage3_start <= total_steps, got "
-                f"{self.stage2_start}, {self.stage3_start}, {self.total_steps}"
-            )
-        for name, table in CHOICES.items():
-            if getattr(self, name) not in table:
-                raise ValueError(f"{name} must be one of {tuple(table)}, got {getattr(self, name)!r}")
-        negative = [name for name in MODEL_SETTINGS if getattr(self, name) < 0]
-        if negative:
-            raise ValueError(f"{', '.join(negative)} must be >= 0 (0 keeps the model's default)")
+        """Raise ConfigError naming the first field of the wrong type or out of range
+        (nbskit.train.config_rules)."""
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -111,9 +94,10 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown training config keys {unknown}")
+            raise ConfigError(f"unknown training config keys {unknown}")
         config = cls(**data)
-        config.adam_betas = tuple(config.adam_betas)
+        if isinstance(config.adam_betas, list):
+            config.adam_betas = tuple(config.adam_betas)
         return config
 
 
@@ -144,29 +128,30 @@ PRESETS: dict[str, dict] = {
 
 
 def parse_override(text: str) -> tuple[str, object]:
-    """'key=value' -> (key, value) with the value converted to the field's type."""
+    """'key=value' -> (key, value) with the value converted to the field's type (ConfigError if it cannot be)."""
     if "=" not in text:
-        raise ValueError(f"override {text!r} must look like key=value")
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
     key, raw = text.split("=", 1)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
     if key not in fields:
-        raise ValueError(f"unknown training config key {key!r}; known: {', '.join(sorted(fields))}")
+        raise ConfigError(f"--set {key}: unknown training config key; known: {', '.join(sorted(fields))}")
     default = getattr(TrainConfig(), key)
-    if isinstance(default, bool):
-        value: object = raw.lower() in ("1", "true", "yes", "on")
-    elif isinstance(default, tuple):
-        value = tuple(type(default[0])(part) for part in raw.split(","))
-    elif isinstance(default, (int, float, str)):
-        value = type(default)(raw)
-    else:
-        raise TypeError(f"config key {key!r} cannot be set from the command line")
-    return key, value
+    try:
+        if isinstance(default, bool):
+            return key, {"true": True, "false": False}[raw.lower()]
+        if isinstance(default, tuple):
+            return key, tuple(type(default[0])(part) for part in raw.split(","))
+        return key, type(default)(raw)
+    except (ValueError, KeyError):
+        kind = {bool: "true or false", int: "a whole number", float: "a number",
+                tuple: "numbers separated by commas"}.get(type(default), "text")
+        raise ConfigError(f"--set {key}={raw}: expected {kind}") from None
 
 
 def make_config(preset: str = "cpu", overrides: dict | list[str] | None = None) -> TrainConfig:
     """The preset's config with ``overrides`` (a dict or ``['key=value', ...]``) applied, validated."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     values = dict(PRESETS[preset])
     if isinstance(overrides, list):
         overrides = dict(parse_override(item) for item in overrides)

@@ -17,6 +17,7 @@ uninterrupted run would have taken.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -27,18 +28,23 @@ import torch
 from tqdm.auto import tqdm
 
 from nbskit.data.subject import Subject
+from nbskit.errors import UserError
 from nbskit.train import losses, metrics
 from nbskit.train.checkpoint import (
+    CHECKPOINT_FILE,
     CONFIG_FILE,
     LOG_FILE,
     load_checkpoint,
+    load_states,
     restore_rng_states,
     save_checkpoint,
     write_json,
 )
 from nbskit.train.components import build_model, build_occupancy, build_optimizer, build_render_config
-from nbskit.train.dataset import FrameSet, load_frames, to_unit
-from nbskit.train.presets import TrainConfig
+from nbskit.train.dataset import FrameSet, load_frames, scaled_intrinsics, to_unit
+from nbskit.train.interrupt import DeferredInterrupt, TrainingInterrupted
+from nbskit.train.presets import ConfigError, TrainConfig
+from nbskit.train.run_guard import subject_record, write_subject_copy
 from nbskit.train.samplers import SAMPLERS, PixelBatch, gather, sample_frames
 from nbskit.train.stages import Stage, stage_at
 
@@ -57,6 +63,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: training stops instead of saving a broken model."""
+
+
+def check_fits_subject(config: TrainConfig, subject: Subject) -> None:
+    """Options that depend on the subject, checked before any frame is loaded."""
+    size = scaled_intrinsics(subject.intrinsics, config.max_image_size)
+    patches = any("patches" in stage.samplers and stage.start < config.total_steps for stage in config.stages())
+    if patches and config.patches_per_batch > 0 and config.patch_size > min(size.width, size.height):
+        raise ConfigError(f"patch_size: {config.patch_size} does not fit in the {size.width}x{size.height} training "
+                          "images (max_image_size and the subject's resolution); use a smaller patch_size")
 
 
 def checked_plan(plan: list[Stage]) -> list[Stage]:
@@ -86,6 +105,7 @@ class Trainer:
                  perceptual: torch.nn.Module | None = None, progress: bool = True, device: str | None = None):
         config.validate()
         self.stages = checked_plan(config.stages())
+        check_fits_subject(config, subject)
         self.subject, self.config, self.progress = subject, config, progress
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -114,11 +134,12 @@ class Trainer:
         if self.run_dir is None:
             return
         write_json(self.run_dir / CONFIG_FILE, {
-            "subject": str(Path(self.subject.root).resolve()),
+            **subject_record(self.subject),
             "train": self.config.to_dict(),
             "model": self.model.summary(),
             "eval_background": self.train_frames.background_label,
         })
+        write_subject_copy(self.run_dir, self.subject)
 
     def write_log(self) -> None:
         if self.run_dir is not None:
@@ -130,13 +151,10 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load ``run_dir``'s last checkpoint if there is one; returns whether it did."""
-        try:
-            state = load_checkpoint(self.run_dir)
-        except FileNotFoundError:
+        if self.run_dir is None or not (self.run_dir / CHECKPOINT_FILE).is_file():
             return False
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.occupancy.load_state_dict(state["grid"])
+        state = load_checkpoint(self.run_dir)
+        load_states(self.run_dir, state, model=self.model, optimizer=self.optimizer, grid=self.occupancy)
         restore_rng_states(state["rng"])
         self.history = state["history"]
         self.step = state["step"]
@@ -187,11 +205,17 @@ class Trainer:
         output = self._render(batches, frames, step_generator(config.seed, step, RENDER_STREAM, self.device))
         terms, psnr = self._loss_terms(output, batches, stage)
         total = sum(terms.values())
+        loss = float(total.detach())
+        if not math.isfinite(loss):
+            kept = self.run_dir is not None and (self.run_dir / CHECKPOINT_FILE).is_file()
+            raise TrainingDiverged(f"training diverged: the loss is {loss} at step {step + 1} (stage {number}); "
+                                   f"{'the last checkpoint in the run folder is kept; ' if kept else ''}"
+                                   "lower learning_rate (--set learning_rate=...) and train again")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
         self.step += 1
-        return {"step": self.step, "stage": number, "loss": float(total.detach()), "psnr": psnr,
+        return {"step": self.step, "stage": number, "loss": loss, "psnr": psnr,
                 **{name: float(value.detach()) for name, value in terms.items()}}
 
     def _loss_terms(self, output: dict, batches: list[PixelBatch], stage: Stage) -> tuple[dict, float]:
@@ -249,35 +273,47 @@ class Trainer:
         return (sum(self.history["seconds_per_stage"].values()),
                 sum(self.history["cpu_seconds_per_stage"].values()))
 
+    def _fit_step(self, until: int, bar, callback: Callable[[dict], None] | None) -> None:
+        """One step of :meth:`fit` with its logging, periodic evaluation and checkpoint."""
+        config = self.config
+        stage = stage_at(self.stages, self.step)[1]
+        wall, cpu = time.perf_counter(), time.process_time()
+        record = self.train_step()
+        self._count_training_time(stage.name, time.perf_counter() - wall, time.process_time() - cpu)
+        if self.step % config.log_interval == 0 or self.step == until:
+            self.history["train"].append(record)
+            bar.set_postfix(stage=record["stage"], loss=f"{record['loss']:.4f}", psnr=f"{record['psnr']:.2f}")
+            if callback:
+                callback(record)
+        bar.update(1)
+        if self.step % config.eval_interval == 0 or self.step == config.total_steps:
+            evaluation = self.evaluate()
+            self.history["eval"].append(evaluation)
+            bar.write(f"step {self.step}: {self.eval_split} PSNR {evaluation['psnr']:.2f} dB")
+            if callback:
+                callback(evaluation)
+        if self.step % config.checkpoint_interval == 0 or self.step == until:
+            self.save()
+            self.write_log()
+
     def fit(self, until: int | None = None, callback: Callable[[dict], None] | None = None) -> dict:
         """Train from ``self.step`` to ``until`` (default ``total_steps``); returns the history.
 
         ``callback(record)`` is called with each logged record (train records have a 'loss',
-        eval records do not), e.g. to draw live plots in a notebook.
+        eval records do not), e.g. to draw live plots in a notebook. Ctrl-C (SIGINT) finishes the
+        current step, saves a checkpoint and raises TrainingInterrupted.
         """
         config = self.config
         until = config.total_steps if until is None else min(until, config.total_steps)
         self.write_config()
         bar = tqdm(total=until, initial=self.step, desc="training", disable=not self.progress, dynamic_ncols=True)
-        while self.step < until:
-            stage = stage_at(self.stages, self.step)[1]
-            wall, cpu = time.perf_counter(), time.process_time()
-            record = self.train_step()
-            self._count_training_time(stage.name, time.perf_counter() - wall, time.process_time() - cpu)
-            if self.step % config.log_interval == 0 or self.step == until:
-                self.history["train"].append(record)
-                bar.set_postfix(stage=record["stage"], loss=f"{record['loss']:.4f}", psnr=f"{record['psnr']:.2f}")
-                if callback:
-                    callback(record)
-            bar.update(1)
-            if self.step % config.eval_interval == 0 or self.step == config.total_steps:
-                evaluation = self.evaluate()
-                self.history["eval"].append(evaluation)
-                bar.write(f"step {self.step}: {self.eval_split} PSNR {evaluation['psnr']:.2f} dB")
-                if callback:
-                    callback(evaluation)
-            if self.step % config.checkpoint_interval == 0 or self.step == until:
-                self.save()
-                self.write_log()
+        with DeferredInterrupt() as interrupt:
+            while self.step < until:
+                self._fit_step(until, bar, callback)
+                if interrupt.requested:  # Ctrl-C: keep this step, then stop
+                    self.save()
+                    self.write_log()
+                    bar.close()
+                    raise TrainingInterrupted(self.step, saved=self.run_dir is not None)
         bar.close()
         return self.history

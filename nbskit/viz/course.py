@@ -39,14 +39,11 @@ SMOKE_MESH_OPTICAL_DEPTH = 1.0
 
 def course_subject(smoke: bool, cache: Path = SUBJECT_CACHE) -> Path:
     """The synthetic subject of the course (made once and cached): ``tiny`` in smoke mode, else ``small``."""
-    from nbskit.data.synthetic import default_subject, synthesize_subject
+    from nbskit.data.synthetic import default_subject
 
     if not smoke:
         return default_subject(cache)
-    root = Path(cache) / f"synthetic_{SMOKE_SUBJECT}_procedural_seed0"
-    if not (root / "transforms.json").is_file():  # written last, atomically: its presence means complete
-        synthesize_subject(root, SMOKE_SUBJECT, seed=0, model="procedural")
-    return root
+    return default_subject(cache, preset=SMOKE_SUBJECT, model="procedural")
 
 
 def course_config(smoke: bool, **overrides) -> TrainConfig:
