@@ -275,7 +275,8 @@ class Subject:
         frame = self.frames[index]
         if frame.ignore_path is None:
             return np.zeros((self.intrinsics.height, self.intrinsics.width), dtype=np.float32)
-        values = self._read_pixels(frame.ignore_path, index, "ignore_path", "L").astype(np.float32) / 255.0
+        values = pixels.read_grey(self.path(frame.ignore_path), self._size, self.root / TRANSFORMS_FILE, index,
+                                  "ignore_path")
         return (values >= MASK_THRESHOLD).astype(np.float32)
 
     @property
