@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "render": ("bench.render", "time to render an image of a random field or a trained run (--run), per backend and device"),
     "widgets": ("bench.widgets", "interactive update rate of the expression explorer"),
     "tracking": ("bench.tracking", "tracking accuracy and speed on synthetic ICT subjects and sample clips"),
+    "tracking_cost": ("bench.tracking_cost", "what tracking costs a trained head: exact vs tracked synthetic subject"),
     "paper": ("bench.paper.run_all", "the paper's claims (Table 2, Fig. 8, 9-10, 12, 13-14) on synthetic subjects"),
 }
 

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("nbskit.data.import_command", "convert a dataset in another layout into a subject folder"),
     "assets": ("nbskit.face.assets_command", "download and repack external assets (ICT face model)"),
     "track": ("nbskit.tracking.track_command", "track a monocular video into a subject folder"),
+    "avatar": ("nbskit.apps.avatar_command", "from a video to a drivable head: track, train, evaluate, render"),
     "train": ("nbskit.train.train_command", "train a head model on a subject folder"),
     "eval": ("nbskit.train.eval_command", "evaluate a trained run on its test frames"),
     "render": ("nbskit.apps.render_command", "render frames, orbits, reenactments or the basis gallery"),

@@ -86,7 +86,8 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, pe
     result = json.loads((straight / TEST_METRICS_FILE).read_text())
     assert result["split"] == "test" and result["frames"] == 6
     assert "composited over" in result["background"]
-    assert set(result["mean"]) == {"mse", "l1", "psnr", "ssim"}
+    assert set(result["mean"]) == {"mse", "l1", "psnr", "ssim", "psnr_head", "psnr_head_visible"}
+    assert result["mean"]["psnr_head"] == result["mean"]["psnr_head_visible"]  # nothing is ignored
     assert 0 < result["mean"]["ssim"] <= 1 and result["mean"]["psnr"] > 5
 
 

@@ -133,3 +133,21 @@ def test_json_writes_are_atomic_replacements(tmp_path):
     checkpoint.write_json(target, {"a": 2})
     assert checkpoint.read_json(target) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["log.json"]  # no temporary left behind
+
+
+def test_ignored_pixels_get_no_error_and_no_gradient():
+    import torch
+
+    from nbskit.train import losses
+
+    prediction = torch.rand(4, 3, requires_grad=True)
+    target = torch.rand(4, 3)
+    visible = torch.tensor([1.0, 0.0, 1.0, 0.5])
+    seen = losses.visible_target(prediction, target, visible)
+    assert torch.equal(seen[[0, 2]], target[[0, 2]])  # untouched where visible, bit for bit
+    losses.l1_loss(prediction, seen).backward()
+    assert torch.all(prediction.grad[1] == 0) and torch.all(prediction.grad[0] != 0)
+    expected = (visible[:, None] * (prediction - target).abs()).mean()
+    assert torch.allclose(losses.l1_loss(prediction, seen), expected)  # the visibility-weighted L1
+    patches = torch.rand(2, 5, 5, 3)
+    assert losses.visible_target(patches, patches + 1, torch.zeros(2, 5, 5)).equal(patches)

@@ -1,5 +1,9 @@
 """Held-out evaluation like the paper's Table 2: MSE, L1, PSNR, SSIM and a perceptual distance.
 
+Besides the whole-image numbers: PSNR inside the head mask (``psnr_head``) and inside it where
+the subject's ignore mask leaves pixels visible (``psnr_head_visible``: a hand in front of the
+face is not the head, so a model that shows the face behind it is not penalised there).
+
 Render and ground truth are composited over the same background (the run's: the subject's
 background image, white if it has none, unless the run chose white/black); the result says which.
 """
@@ -16,9 +20,20 @@ from nbskit.data.subject import SubjectError
 from nbskit.train import metrics
 from nbskit.train.checkpoint import TEST_METRICS_FILE, write_json
 from nbskit.train.dataset import load_frames, scaled_intrinsics
+from nbskit.train.region_metrics import masked_psnr
 from nbskit.train.run import TrainedRun
 
 METRIC_NAMES = ("mse", "l1", "psnr", "ssim")
+HALF = 127  # uint8 masks: above this is inside
+
+
+def head_psnr(rendered: torch.Tensor, truth: torch.Tensor, head: torch.Tensor, visible: torch.Tensor) -> dict:
+    """PSNR over the head mask's pixels, and over those the ignore mask leaves visible.
+
+    rendered, truth: [H, W, 3]; head, visible: bool [H, W]. NaN for an empty region.
+    """
+    return {"psnr_head": masked_psnr(rendered, truth, head),
+            "psnr_head_visible": masked_psnr(rendered, truth, head & visible)}
 
 
 def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Module | None = None,
@@ -40,6 +55,7 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
                               frames.background)["rgb"].clamp(0, 1)
         truth = frames.image(row)
         values = {name: getattr(metrics, name)(rendered, truth) for name in METRIC_NAMES}
+        values.update(head_psnr(rendered, truth, frames.masks[row] > HALF, frames.visible[row] > HALF))
         if perceptual is not None:
             with torch.no_grad():
                 pair = rendered.permute(2, 0, 1)[None], truth.permute(2, 0, 1)[None]
@@ -55,7 +71,8 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
         "resolution": [frames.width, frames.height],
         "background": f"render and ground truth both composited over: {frames.background_label}",
         "perceptual_metric": getattr(perceptual, "label", None),
-        "mean": {name: float(np.mean([item[name] for item in per_frame])) for name in names},
+        # nanmean: a frame whose head is all ignored has no visible-head PSNR
+        "mean": {name: float(np.nanmean([item[name] for item in per_frame])) for name in names},
         "per_frame": per_frame,
     }
 

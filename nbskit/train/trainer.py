@@ -227,10 +227,14 @@ class Trainer:
         rays = batches[0]
         num_random = rays.pixels.shape[0] * rays.pixels.shape[1]
         rgb, target = output["rgb"], to_unit(torch.cat([gather(data.images, b) for b in batches])).to(self.device)
+        visible = to_unit(torch.cat([gather(data.visible, b) for b in batches])).to(self.device)
+        target = losses.visible_target(rgb, target, visible)  # ignored pixels (occluders) count nowhere
         step_outputs = losses.StepOutputs(
             rgb=rgb, opacity=output["opacity"], target=target,
-            mask=lambda: to_unit(gather(data.masks, rays)).to(self.device), num_rays=num_random,
-            patch_size=self.config.patch_size, model=self.model, perceptual=lambda: self.perceptual)
+            mask=lambda: losses.visible_target(output["opacity"][:num_random],
+                                               to_unit(gather(data.masks, rays)).to(self.device), visible[:num_random]),
+            num_rays=num_random, patch_size=self.config.patch_size, model=self.model,
+            perceptual=lambda: self.perceptual)
         terms = {}
         for name, weight in stage.losses:
             value = losses.LOSS_TERMS[name](step_outputs)
