@@ -20,5 +20,6 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m nbskit demo --out runs/demo
 
+# -rs: every skip is listed with its reason (under CI=true a skip fails instead, see tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs

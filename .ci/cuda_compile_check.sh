@@ -49,7 +49,7 @@ setup(
             "nbskit_cuda_compile_check",
             [str(nbskit_cuda.CSRC / name) for name in nbskit_cuda.SOURCES["cuda"]],
             include_dirs=includes,
-            extra_compile_args={"cxx": list(nbskit_cuda.CXX_FLAGS), "nvcc": list(nbskit_cuda.NVCC_FLAGS)},
+            extra_compile_args={"cxx": list(nbskit_cuda.cxx_flags()), "nvcc": list(nbskit_cuda.NVCC_FLAGS)},
         )
     ],
     cmdclass={"build_ext": BuildExtension},

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from bench.provenance import code_provenance
+
 DEFAULT_OUT_DIR = Path("runs") / "bench"
 TARGET_MACHINE_THREADS = 2  # CPU threads of the machine the project's CPU targets are stated for
 
@@ -101,10 +103,25 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def source_commit() -> str | None:
+    """The checkout's commit (with '+dirty' when files differ from it), or None outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def machine_description() -> dict:
-    """What the numbers were measured on: CPU, cores, threads, versions, GPUs."""
+    """What the numbers were measured on: CPU, cores, threads, versions, GPUs, and the source commit."""
     description = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": source_commit(),
         "cpu_model": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -131,14 +148,17 @@ def describe_machine_line(machine: dict) -> str:
 
 @dataclass
 class Timing:
-    """Seconds of the repeated calls: wall clock, and CPU time of this process (all threads).
+    """Seconds of the repeated calls: wall clock, CPU time of this process (all threads) and, on a
+    GPU, the time between CUDA events recorded around each call on the current stream.
 
     On a shared machine the CPU time shows what the work costs when the wall clock is inflated by
-    other processes; with one thread it is the single-core cost.
+    other processes; with one thread it is the single-core cost. The event time is what the GPU
+    spent from the call's first queued kernel to its last, without the host's launch gaps before.
     """
 
     seconds: list[float]
     cpu_seconds: list[float]
+    device_seconds: list[float] | None = None
 
     @property
     def median(self) -> float:
@@ -155,6 +175,7 @@ class Timing:
             "max_s": max(self.seconds),
             "all_s": self.seconds,
             "median_cpu_s": self.median_cpu,
+            "median_device_s": statistics.median(self.device_seconds) if self.device_seconds else None,
         }
 
 
@@ -171,14 +192,28 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
     for _ in range(warmup):
         fn()
     synchronize(device)
-    seconds, cpu_seconds = [], []
+    seconds, cpu_seconds, device_seconds = [], [], []
     for _ in range(repeats):
+        events = cuda_event_pair(device)
         start, cpu_start = time.perf_counter(), time.process_time()
+        if events:
+            events[0].record()
         fn()
+        if events:
+            events[1].record()
         synchronize(device)
         seconds.append(time.perf_counter() - start)
         cpu_seconds.append(time.process_time() - cpu_start)
-    return Timing(seconds, cpu_seconds)
+        if events:
+            device_seconds.append(events[0].elapsed_time(events[1]) / 1e3)
+    return Timing(seconds, cpu_seconds, device_seconds or None)
+
+
+def cuda_event_pair(device: torch.device) -> tuple | None:
+    """A (start, end) pair of timing events on a GPU, else None."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
@@ -208,6 +243,17 @@ def write_json(path: Path, payload: dict) -> Path:
     return path
 
 
+def results_header(command: str | None = None) -> dict:
+    """What every result file written by ``bench/`` starts with, so a number can be traced to its
+    code and machine: git_commit, git_dirty, code_version (hash of the sources), command and machine."""
+    return {**code_provenance(command), "machine": machine_description()}
+
+
+def write_results(path: Path, payload: dict, command: str | None = None) -> Path:
+    """``write_json`` of ``results_header()`` followed by ``payload``."""
+    return write_json(path, {**results_header(command), **payload})
+
+
 def add_speedups(rows: list[dict], same_case: Sequence[str]) -> None:
     """Set each row's ``speedup_vs_torch``: the reference row's median over its own.
 
@@ -217,11 +263,12 @@ def add_speedups(rows: list[dict], same_case: Sequence[str]) -> None:
     reference = {
         tuple(row[key] for key in same_case): row["median_ms"]
         for row in rows
-        if row["backend"] == REFERENCE_BACKEND
+        if row["backend"] == REFERENCE_BACKEND and row.get("median_ms")
     }
     for row in rows:
         baseline = reference.get(tuple(row[key] for key in same_case))
-        row["speedup_vs_torch"] = baseline / row["median_ms"] if baseline else None
+        mine = row.get("median_ms")  # None in the row of a case that failed
+        row["speedup_vs_torch"] = baseline / mine if baseline and mine else None
 
 
 def report(
@@ -235,17 +282,17 @@ def report(
 ) -> Path:
     """Print the heading, the machine, the table of ``rows`` and the notes; write the JSON.
 
-    The JSON holds ``benchmark`` (when given), the machine description, then ``payload``.
+    The JSON holds ``results_header()`` (code and machine), ``benchmark`` (when given), then ``payload``.
     """
-    machine = machine_description()
+    header = results_header()
     if heading is not None:
         print(heading)
-    print(describe_machine_line(machine))
+    print(describe_machine_line(header["machine"]))
     print(format_table(rows, columns))
     for note in notes:
         print(note)
-    header = {"benchmark": benchmark} if benchmark is not None else {}
-    path = write_json(out, {**header, "machine": machine, **payload})
+    name = {"benchmark": benchmark} if benchmark is not None else {}
+    path = write_json(out, {**header, **name, **payload})
     print(f"wrote {path}")
     return path
 

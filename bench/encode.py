@@ -32,6 +32,7 @@ from bench.common import (
     run_script,
     time_call,
     timing_settings,
+    write_json,
 )
 from nbskit.encoding import (
     HashGridConfig,
@@ -51,6 +52,7 @@ TABLE_COLUMNS = [
     ("pass", "pass", ""),
     ("median_ms", "median ms", ".2f"),
     ("median_cpu_ms", "cpu-time ms", ".2f"),
+    ("median_device_ms", "gpu ms", ".3f"),
     ("msamples_per_s", "M samples/s", ".3f"),
     SPEEDUP_COLUMN,
 ]
@@ -82,47 +84,60 @@ def run(args: argparse.Namespace) -> int:
         print("no backend can run the requested devices/dtypes", file=sys.stderr)
         return 1
     rows = []
+    payload = {"settings": settings_of(config, args), "rows": rows}
     progress = tqdm(total=len(cases) * len(OPERATIONS) * len(PASSES), desc="bench encode", unit="case")
     for case in cases:
-        inputs = make_inputs(config, case, args)
+        inputs = None
         for operation in OPERATIONS:
             for pass_name in PASSES:
                 progress.set_postfix_str(f"{case.device.type}/{case.backend}/{operation}/{pass_name}")
-                fn = make_call(config, case, inputs, operation, backward=pass_name == "forward+backward")
-                timing = time_call(fn, case.device, args.warmup, args.repeats)
-                rows.append(
-                    {
-                        "device": case.device.type,
-                        "backend": case.backend,
-                        "dtype": case.dtype_name,
-                        "operation": operation,
-                        "pass": pass_name,
-                        "median_ms": timing.median * 1e3,
-                        "median_cpu_ms": timing.median_cpu * 1e3,
-                        "msamples_per_s": args.samples / timing.median / 1e6,
-                        **timing.as_dict(),
-                    }
-                )
+                labels = {"device": case.device.type, "backend": case.backend, "dtype": case.dtype_name,
+                          "operation": operation, "pass": pass_name}
+                try:  # a failing case (a kernel error, memory) becomes an error row; the others still run
+                    inputs = inputs or make_inputs(config, case, args)
+                    rows.append({**labels, **time_case(config, case, inputs, operation, pass_name, args)})
+                except Exception as error:  # noqa: BLE001 -- recorded in the results, not hidden
+                    rows.append({**labels, "error": f"{type(error).__name__}: {error}"})
+                    print(f"bench encode: {labels} failed: {rows[-1]['error']}", file=sys.stderr)
+                write_json(args.out, {"benchmark": "encode", "partial": True, **payload})  # nothing lost if stopped
                 progress.update()
     progress.close()
     add_speedups(rows, same_case=("device", "dtype", "operation", "pass"))
-    settings = {
+    heading = (
+        f"hash encoding, paper grid, {args.samples:,} samples, {args.frames} frames, K={args.expressions}"
+    )
+    report(args.out, rows, TABLE_COLUMNS, payload, benchmark="encode", heading=heading)
+    return 1 if any("error" in row for row in rows) else 0
+
+
+def time_case(config: HashGridConfig, case: Case, inputs: dict, operation: str, pass_name: str,
+              args: argparse.Namespace) -> dict:
+    """The timing columns of one (case, operation, pass)."""
+    fn = make_call(config, case, inputs, operation, backward=pass_name == "forward+backward")
+    timing = time_call(fn, case.device, args.warmup, args.repeats)
+    device_median = timing.as_dict()["median_device_s"]
+    return {
+        "median_ms": timing.median * 1e3,
+        "median_cpu_ms": timing.median_cpu * 1e3,
+        "median_device_ms": None if device_median is None else device_median * 1e3,
+        "msamples_per_s": args.samples / timing.median / 1e6,
+        **timing.as_dict(),
+    }
+
+
+def settings_of(config: HashGridConfig, args: argparse.Namespace) -> dict:
+    return {
         "config": dataclasses.asdict(config),
         "samples": args.samples,
         "frames": args.frames,
         "expressions": args.expressions,
         **timing_settings(args),
     }
-    heading = (
-        f"hash encoding, paper grid, {args.samples:,} samples, {args.frames} frames, K={args.expressions}"
-    )
-    payload = {"settings": settings, "rows": rows}
-    report(args.out, rows, TABLE_COLUMNS, payload, benchmark="encode", heading=heading)
-    return 0
 
 
 def list_cases(args: argparse.Namespace) -> list[Case]:
-    """Every (device, backend, dtype) that can run, the torch reference first on each device."""
+    """Every (device, backend, dtype) that can run: by device, then dtype in the order asked for
+    (float32 first by default: the targets are stated for it), the torch reference first."""
     wanted = requested_backends(args)
     cases = []
     for device in requested_devices(args):
@@ -132,9 +147,9 @@ def list_cases(args: argparse.Namespace) -> list[Case]:
             for backend in available_encoder_backends(device, DTYPES[dtype_name]):
                 if wanted is None or backend in wanted:
                     cases.append(Case(device, backend, dtype_name))
-    return sorted(
-        cases, key=lambda case: (case.device.type, case.dtype_name, case.backend != REFERENCE_BACKEND)
-    )
+    dtype_order = args.dtypes.split(",")
+    return sorted(cases, key=lambda case: (case.device.type, dtype_order.index(case.dtype_name),
+                                           case.backend != REFERENCE_BACKEND))
 
 
 def make_inputs(config: HashGridConfig, case: Case, args: argparse.Namespace) -> dict:

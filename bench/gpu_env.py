@@ -96,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.missing:
         print(" ".join(missing_modules(args.missing)))
         return 0
-    from bench.common import write_json  # imports torch: only on this path
+    from bench.common import write_results  # imports torch: only on this path
 
     description = describe()
     for key, value in description.items():
         print(f"{key}: {value}")
     if args.out:
-        write_json(args.out, description)
+        write_results(args.out, description)
     return 0
 
 

@@ -5,19 +5,18 @@
 #   .whl/                       wheels the device image lacks: moderngl + glcontext (synthesis),
 #                               trimesh (meshes of run_all), for CPython 3.12 on x86-64
 #   .gl/                        the GL/EGL loader packages (libglvnd...), unpacked there into /
-#   runs/gpu_shared             a link to ../shared: the golden vectors and the ICT model travel
-#                               as three files named through it (no copy of them is made)
 #   runs/gpu_carry/subject      a short 512² clip of the paper subject, used if synthesis there fails
-# At the end it prints the carry list and the size of what travels (the device tool's limit: 64 MiB).
+# The golden vectors and the ICT model ship in the repository (tests/data/golden, data/) and travel
+# with it. At the end it prints the carry list and the size of what travels (the device tool's
+# limit: 64 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 FALLBACK_FRAMES="${FALLBACK_FRAMES:-160}"  # ~29 MB at 512² (images, masks, depth)
 LIMIT_BYTES=$((64 * 1024 * 1024))
-CARRY=(.whl .gl runs/gpu_carry runs/gpu_shared/golden/golden_hashgrid_small.npz
-       runs/gpu_shared/golden/golden_hashgrid_paper.npz runs/gpu_shared/ict_facekit_light/ict_light_v1.npz)
+CARRY=(.whl .gl runs/gpu_carry)
 
-for path in .whl .gl runs/gpu_carry runs/gpu_shared; do
+for path in "${CARRY[@]}"; do
   git check-ignore -q "$path/x" || { echo "$path is not git-ignored: it must be to travel as carry" >&2; exit 1; }
 done
 
@@ -40,11 +39,6 @@ if ! compgen -G ".gl/*.deb" >/dev/null; then
   apt-get "${apt_options[@]}" update >/dev/null
   (cd .gl && apt-get "${apt_options[@]}" download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 fi
-
-SHARED="$(cd .. && pwd)/shared"
-[ -d "$SHARED/golden" ] && [ -d "$SHARED/ict_facekit_light" ] \
-  || { echo "$SHARED/golden and $SHARED/ict_facekit_light are needed beside the checkout" >&2; exit 1; }
-ln -sfn "$SHARED" runs/gpu_shared
 
 if [ ! -f runs/gpu_carry/subject/transforms.json ]; then
   echo "rendering the fallback subject: paper preset, $FALLBACK_FRAMES frames"

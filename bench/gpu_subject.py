@@ -3,7 +3,7 @@
     python -m bench.gpu_subject --preset paper --work WORK --out subject.json     # what run_all uses
     python -m bench.gpu_subject --preset paper --frames 160 --root DIR           # a shorter clip at DIR
 
-With ``--work`` the folder is ``WORK/subjects/synthetic_<preset>_seed0``
+With ``--work`` the folder is ``WORK/subjects/synthetic_<preset>_seed0_<code version>``
 (``bench.paper.training.synthetic_subject``), so ``bench.paper.run_all --work WORK`` reuses it.
 With ``--root`` it is that folder, and ``--frames`` may shorten the clip (same resolution and head
 model; the shortened preset is named e.g. ``paper-160`` in its transforms.json). Synthesis needs
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import write_json
+from bench.common import write_results
 
 SUBJECT_SEED = 0
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     description = {"preset": args.preset, **describe(root, time.perf_counter() - start, reused)}
     print(description)
     if args.out:
-        write_json(args.out, description)
+        write_results(args.out, description)
     return 0
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
+from bench.provenance import code_provenance
+
 # Reference figures from the issues (the original authors' kernel on an H200; our targets).
 AUTHORS_ENCODE_MSAMPLES_PER_S = {"float32": 169.0, "float16": 234.0}  # forward+backward, 2^17 samples
 ENCODE_GOAL_FACTOR = 2.0  # issue 5: at least 2x the authors' encoder throughput
@@ -73,7 +75,7 @@ def parity(work: Path, device: str) -> dict:
 
 
 def best_row(rows: list[dict], key: str, largest: bool, **match) -> dict | None:
-    chosen = [row for row in rows if all(row.get(k) == v for k, v in match.items())]
+    chosen = [row for row in rows if row.get(key) is not None and all(row.get(k) == v for k, v in match.items())]
     if not chosen:
         return None
     return (max if largest else min)(chosen, key=lambda row: row[key])
@@ -89,8 +91,8 @@ def encode(work: Path, device: str) -> dict:
             result[dtype] = {"backend": best["backend"], "forward_backward_ms": best["median_ms"],
                              "msamples_per_s": best["msamples_per_s"], "vs_authors": best["msamples_per_s"] / authors,
                              "goal_met": best["msamples_per_s"] >= ENCODE_GOAL_FACTOR * authors}
-    result["rows"] = [{k: row[k] for k in ("backend", "dtype", "operation", "pass", "median_ms", "msamples_per_s")}
-                      for row in rows if row["device"] == device]
+    columns = ("backend", "dtype", "operation", "pass", "median_ms", "median_device_ms", "msamples_per_s", "error")
+    result["rows"] = [{k: row.get(k) for k in columns} for row in rows if row["device"] == device]
     return result
 
 
@@ -98,8 +100,8 @@ def step_share(name: str) -> Callable[[Path, str], dict]:
     def extract(work: Path, device: str) -> dict:
         rows = [row for row in read_json(work / f"{name}.json")["rows"] if row["device"] == device]
         best = best_row(rows, "step", False)
-        summary = [{k: row[k] for k in ("backend", "optimizer", "forward", "backward", "optimizer_ms", "step",
-                                          "rows_touched_percent")} for row in rows]
+        summary = [{k: row.get(k) for k in ("backend", "optimizer", "forward", "backward", "optimizer_ms", "step",
+                                              "step_device_ms", "rows_touched_percent")} for row in rows]
         if best is None:
             return {"rows": summary}
         return {"best_step_ms": best["step"], "best": f"{best['backend']} + {best['optimizer']}",
@@ -109,8 +111,8 @@ def step_share(name: str) -> Callable[[Path, str], dict]:
 
 def march(work: Path, device: str) -> dict:
     rows = read_json(work / "march.json")["rows"]
-    return {"rows": [{k: row[k] for k in ("backend", "operation", "median_ms", "msamples_per_s", "speedup_vs_torch")}
-                     for row in rows if row["device"] == device]}
+    columns = ("backend", "operation", "median_ms", "median_device_s", "msamples_per_s", "speedup_vs_torch")
+    return {"rows": [{k: row.get(k) for k in columns} for row in rows if row["device"] == device]}
 
 
 def render(name: str) -> Callable[[Path, str], dict]:
@@ -118,8 +120,8 @@ def render(name: str) -> Callable[[Path, str], dict]:
         result = read_json(work / f"{name}.json")
         rows = [row for row in result["rows"] if row["device"] == device]
         best = best_row(rows, "median_ms", False)
-        summary = {"scene": result.get("scene"), "rows": [{k: row[k] for k in ("backend", "size", "chunk", "median_ms",
-                                                                                 "samples")} for row in rows]}
+        columns = ("backend", "size", "chunk", "median_ms", "median_device_s", "samples")
+        summary = {"scene": result.get("scene"), "rows": [{k: row.get(k) for k in columns} for row in rows]}
         if best is not None:
             summary.update(best_median_ms=best["median_ms"], size=best["size"],
                            target_met=best["median_ms"] <= RENDER_TARGET_MS if best["size"] == "512x512" else None)
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     numbers = collect(args.work, args.device)
     lines = headline(numbers)
     records = step_records(args.work)
-    write_json(args.out, {"mode": args.mode, "device": args.device, "card": card(env), "environment": env,
+    write_json(args.out, {**code_provenance(), "mode": args.mode, "device": args.device, "card": card(env), "environment": env,
                           "steps": records, "steps_during_synthesis": overlapping(records, "subject"),
                           "headline": lines, "results": numbers})
     if args.print:

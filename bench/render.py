@@ -87,7 +87,7 @@ def trained_scene(run_dir: str, device: torch.device) -> dict:
 
     run = load_run(run_dir, device=str(device))
     first = run.subject.indices("test")[:1]
-    return {"model": run.model, "grid": run.grid, "intrinsics": run.intrinsics,
+    return {"model": run.model, "grid": run.occupancy, "intrinsics": run.intrinsics,
             "c2w": torch.from_numpy(run.subject.camera_to_world(first))[0],
             "w": torch.from_numpy(run.subject.expressions(first))[0], "background": run.background().to(device),
             "march": run.render_config.march, "label": f"trained run {run_dir} (step {run.step}), test frame 0"}

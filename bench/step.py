@@ -2,9 +2,9 @@
 
 One step over the paper grid (K+1 tables) with B frames x N samples: ``encode_blended`` forward, a
 backward pass from a fixed output gradient (standing in for the MLP's), and the optimiser step on the
-tables with the paper's settings (lr 1e-3, betas (0.9, 0.99), eps 1e-15): dense torch Adam
-(``fused=True``, as training uses it) or :class:`~nbskit.train.table_optimizer.RowSparseAdam` (only rows that
-received gradient). Each phase is timed separately (synchronised), so the table shows where the
+tables, built as training builds it (``build_optimizer`` with the default config: lr 1e-3, betas
+(0.9, 0.99), eps 1e-15): dense fused torch Adam or :class:`~nbskit.train.table_optimizer.RowSparseAdam`
+(only rows that received gradient). Each phase is timed separately (synchronised), so the table shows where the
 time goes; ``step cpu-ms`` is the process CPU time of the whole step (wall time is inflated on a
 shared machine), ``rows touched %`` the share of table rows with a non-zero gradient. A hashed level
 has only T rows, so a step with many samples touches nearly all of them wherever the samples lie
@@ -27,17 +27,21 @@ from bench.common import (
     add_case_arguments,
     add_timing_arguments,
     apply_thread_setting,
+    cuda_event_pair,
     device_backend_cases,
     report,
     run_script,
     synchronize,
     timing_settings,
 )
-from nbskit.encoding import HashGridConfig, available_encoder_backends, encode_blended
-from nbskit.train.table_optimizer import RowSparseAdam
+from nbskit.encoding import BlendedHashGrid, HashGridConfig, available_encoder_backends, encode_blended
+from nbskit.train.components import build_optimizer
+from nbskit.train.presets import TrainConfig
+from nbskit.train.table_optimizer import TABLE_OPTIMIZERS
 
-ADAM = {"lr": 1e-3, "betas": (0.9, 0.99), "eps": 1e-15}
-OPTIMIZERS = ("adam", "sparse-adam")  # TrainConfig.table_optimizer values
+OPTIMIZERS = tuple(TABLE_OPTIMIZERS)  # TrainConfig.table_optimizer values
+_DEFAULTS = TrainConfig()
+ADAM = {"lr": _DEFAULTS.learning_rate, "betas": _DEFAULTS.adam_betas, "eps": _DEFAULTS.adam_eps}  # for the report
 PHASES = ("forward", "backward", "optimizer", "step")
 TABLE_COLUMNS = [
     *CASE_COLUMNS,
@@ -65,12 +69,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_timing_arguments(parser, default_out="step.json")
 
 
-def make_optimizer(name: str, tables: torch.nn.Parameter, device: torch.device) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam([tables], **ADAM, fused=True)  # as build_optimizer
-    if name == "sparse-adam":
-        return RowSparseAdam([tables], **ADAM)
-    raise SystemExit(f"--optimizers: unknown optimiser {name!r}; choose from {OPTIMIZERS}")
+def tables_and_optimizer(name: str, tables: torch.Tensor, config: HashGridConfig):
+    """The tables [K+1, T, F] as the parameter of a BlendedHashGrid, and the training optimiser
+    ``name`` over it (``build_optimizer``: the run's Adam settings, no weight decay on tables)."""
+    if name not in TABLE_OPTIMIZERS:
+        raise SystemExit(f"--optimizers: unknown optimiser {name!r}; choose from {OPTIMIZERS}")
+    num_expressions = tables.shape[0] - 1
+    grid = BlendedHashGrid(config, num_expressions, torch.zeros(num_expressions), torch.ones(num_expressions))
+    grid = grid.to(tables.device)
+    with torch.no_grad():
+        grid.tables.copy_(tables)
+    return grid.tables, build_optimizer(grid, TrainConfig(table_optimizer=name))
 
 
 def time_step(
@@ -81,29 +90,36 @@ def time_step(
     tables = torch.empty(args.expressions + 1, config.total_entries, config.features).uniform_(
         -1e-4, 1e-4, generator=generator
     )
-    tables = torch.nn.Parameter(tables.to(device))
+    tables, optimizer = tables_and_optimizer(optimizer_name, tables.to(device), config)
     w = torch.rand(args.frames, args.expressions, generator=generator)
     coefficients = torch.cat([torch.ones(args.frames, 1), w], dim=1).to(device)
     x = torch.rand(args.samples, 3, generator=generator).to(device)
     frame = torch.randint(0, args.frames, (args.samples,), generator=generator).to(device)
     grad_out = torch.randn(args.samples, config.output_dim, generator=generator).to(device)
-    optimizer = make_optimizer(optimizer_name, tables, device)
 
     def now() -> float:
         synchronize(device)
         return time.perf_counter()
 
     samples = {phase: [] for phase in (*PHASES, "step_cpu")}
+    device_ms = []  # CUDA-event time of the whole step, on a GPU
     for repeat in range(args.warmup + args.repeats):
         optimizer.zero_grad(set_to_none=True)
+        events = cuda_event_pair(device)
         cpu_start = time.process_time()
         start = now()
+        if events:
+            events[0].record()
         out = encode_blended(x, tables, coefficients, frame, config, backend=backend)
         encoded = now()
         out.backward(grad_out)
         backward = now()
         optimizer.step()
+        if events:
+            events[1].record()
         end = now()
+        if events and repeat >= args.warmup:
+            device_ms.append(events[0].elapsed_time(events[1]))
         if repeat >= args.warmup:
             for phase, seconds in zip(
                 (*PHASES, "step_cpu"),
@@ -118,6 +134,7 @@ def time_step(
                 samples[phase].append(seconds * 1e3)
     result = {phase: float(torch.tensor(values).median()) for phase, values in samples.items()}
     result["optimizer_ms"] = result.pop("optimizer")
+    result["step_device_ms"] = float(torch.tensor(device_ms).median()) if device_ms else None
     touched_rows = int(tables.grad.ne(0).any(-1).sum())
     result["rows_touched_percent"] = 100.0 * touched_rows / (tables.numel() // config.features)
     return result

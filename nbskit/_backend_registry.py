@@ -11,8 +11,7 @@ called at most once per process (it may build a compiled library). The choice of
   dtype, and is available runs; a better one that is unavailable is warned about once per process.
 
 The built-in backends register lazily, on the first look at the registry: the torch reference
-(through a callback, since the reference modules import the backends module), then every compiled
-module that is installed, each of which registers itself on import.
+first, then every compiled module that is installed, each of which registers itself on import.
 """
 
 from __future__ import annotations

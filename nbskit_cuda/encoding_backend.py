@@ -19,8 +19,9 @@ import torch
 
 from nbskit.encoding.backends import register_encoder_backend
 from nbskit.encoding.config import HashGridConfig
+from nbskit.encoding.hashgrid import check_frame_range
 
-from . import KINDS, backend_options, extension_for
+from . import KINDS, backend_options, checks_values, extension_for
 
 # Fused is cheaper when N samples x L levels x 8 corners touch few rows compared with the B
 # blended tables: one touch of the fused kernel costs about this many rows of dense blending.
@@ -32,16 +33,15 @@ TABLE_DTYPES = {"cpu": (torch.float32, torch.float64), "cuda": (torch.float32, t
 
 
 @functools.lru_cache(maxsize=32)
-def _level_arguments_cpu(config: HashGridConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    offsets = config.offsets()
+def level_arguments(config: HashGridConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """offsets [L+1] int32 and per-level scales [L] float32 (the reference's float32 values).
+
+    CPU tensors whatever the samples' device: the kernels take the level geometry by value, so
+    it never has to be copied to a GPU (or read back from one, which would wait for it).
+    """
+    offsets = config.offsets().to(torch.int32)
     scales = torch.tensor([config.scale(level) for level in range(config.levels)], dtype=torch.float32)
     return offsets, scales
-
-
-def level_arguments(config: HashGridConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """offsets [L+1] int32 and per-level scales [L] float32 (the reference's float32 values)."""
-    offsets, scales = _level_arguments_cpu(config)
-    return offsets.to(device), scales.to(device)
 
 
 def use_fused_blend(num_samples: int, num_frames: int, config: HashGridConfig, device_type: str) -> bool:
@@ -50,7 +50,11 @@ def use_fused_blend(num_samples: int, num_frames: int, config: HashGridConfig, d
     return touches * FUSED_ROWS_PER_TOUCH[device_type] < num_frames * config.total_entries
 
 
-def _samples(x: torch.Tensor, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _samples(x: torch.Tensor, frame: torch.Tensor, num_tables: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and frame as the kernels take them; on a GPU with value checks on, frame range-checked
+    (the CPU kernels check it themselves; see :func:`nbskit_cuda.checks_values`)."""
+    if x.device.type == "cuda" and checks_values():
+        check_frame_range(frame, num_tables)
     return x.detach().to(torch.float32).contiguous(), frame.to(torch.int64).contiguous()
 
 
@@ -131,8 +135,8 @@ def hash_encode_compiled(
     x: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor, config: HashGridConfig
 ) -> torch.Tensor:
     """``hash_encode`` on the compiled kernels: x [N,3], tables [B,T,F], frame [N] -> [N, L*F]."""
-    x, frame = _samples(x, frame)
-    offsets, scales = level_arguments(config, x.device)
+    x, frame = _samples(x, frame, tables.shape[0])
+    offsets, scales = level_arguments(config)
     return _Lookup.apply(x, tables.contiguous(), frame, offsets, scales)
 
 
@@ -149,8 +153,8 @@ def encode_blended_compiled(
     Args:
         fused: force the fused (True) or blend-then-lookup (False) kernel; None chooses by shape.
     """
-    x, frame = _samples(x, frame)
-    offsets, scales = level_arguments(config, x.device)
+    x, frame = _samples(x, frame, coefficients.shape[0])
+    offsets, scales = level_arguments(config)
     coefficients = coefficients.to(tables.dtype).contiguous()
     if fused is None:
         fused = use_fused_blend(x.shape[0], coefficients.shape[0], config, x.device.type)
@@ -158,11 +162,19 @@ def encode_blended_compiled(
     return function.apply(x, tables.contiguous(), coefficients, frame, offsets, scales)
 
 
+def row_sparse_adam_step_compiled(param, grad, exp_avg, exp_avg_sq, *scalars) -> torch.Tensor:
+    """One row-sparse Adam step in the compiled kernel (arguments of
+    :func:`nbskit.encoding.row_sparse_adam.row_sparse_adam_step_torch`); returns the updated-row
+    count as a device scalar, so a step never waits for the GPU."""
+    return extension_for(param.device).row_sparse_adam_step(param, grad, exp_avg, exp_avg_sq, *scalars)
+
+
 for _kind in KINDS:
     register_encoder_backend(
         _kind,
         hash_encode=hash_encode_compiled,
         encode_blended=encode_blended_compiled,
+        row_sparse_adam_step=row_sparse_adam_step_compiled,
         dtypes=TABLE_DTYPES[_kind],
         **backend_options(_kind),
     )

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from nbskit.render.backends import register_render_backend
+from nbskit.render.composite import check_ray_index
 from nbskit.render.samples import BOUNDARY_NUDGE, MarchConfig, PackedSamples, step_sizes
 
-from . import KINDS, backend_options, extension_for
+from . import KINDS, backend_options, checks_values, extension_for
 
 
 @torch.no_grad()
@@ -60,9 +61,13 @@ def march_rays_compiled(
 
 
 def ray_starts(ray_index: torch.Tensor, num_rays: int) -> torch.Tensor:
-    """[R+1] int64: the samples of ray r are ``[starts[r], starts[r+1])`` (packed order)."""
-    counts = torch.bincount(ray_index, minlength=num_rays)
-    return torch.cat([counts.new_zeros(1), torch.cumsum(counts, dim=0)])
+    """[R+1] int64: the samples of ray r are ``[starts[r], starts[r+1])`` for a sorted ``ray_index``.
+
+    A binary search per ray: its result has a known size (a count by ``bincount`` would make a GPU
+    wait to learn the largest index) and always rises within [0, S], whatever the indices.
+    """
+    rays = torch.arange(num_rays + 1, device=ray_index.device, dtype=ray_index.dtype)
+    return torch.searchsorted(ray_index, rays)
 
 
 class _Composite(torch.autograd.Function):
@@ -96,6 +101,8 @@ def composite_compiled(
     background: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """:func:`nbskit.render.composite` on the compiled kernels (same arguments and result)."""
+    if sigma.device.type != "cuda" or checks_values():
+        check_ray_index(samples.ray_index, num_rays)
     starts = ray_starts(samples.ray_index, num_rays)
     colour, opacity, depth, weights = _Composite.apply(
         sigma.float().contiguous(),

@@ -12,24 +12,42 @@ from nbskit.encoding import HashGridConfig
 FP32_RTOL = 1e-5  # docs/architecture.md, “Compiled core”: compiled fp32 kernels agree with the reference to 1e-5 relative
 FP16_RTOL = 2e-3
 GOLDEN_ATOL = {"small": 1e-4, "paper": 1e-3}  # docs/architecture.md, “Hash encoding”
+BUILD_LOG_TAIL_LINES = 40  # of a failed build's log, shown in the test failure
 
 
 def devices_with_extension() -> list:
-    """pytest params: one per device whose extension can be used here, skipped with the reason."""
+    """pytest params: one per device whose extension could be built here, skipped with the reason
+    otherwise; the CUDA one is marked ``cuda`` (the only skip CI accepts, see tests/conftest.py)."""
     params = []
     for kind in nbskit_cuda.KINDS:
         missing = nbskit_cuda.missing_prerequisite(kind)
         marks = [pytest.mark.skip(reason=f"{kind} extension: {missing}")] if missing else []
+        if kind == "cuda":
+            marks.append(pytest.mark.cuda)
         params.append(pytest.param(kind, marks=marks, id=kind))
     return params
 
 
 def require_extension(kind: str):
-    """The loaded extension, or skip the test with the reason it cannot be used."""
+    """The loaded extension. Skips when a prerequisite (compiler, ninja, GPU) is missing, with the
+    reason; FAILS, showing the end of the build log, when the prerequisites are there and the
+    build failed: a broken source must never pass as a skip."""
     module = nbskit_cuda.load_extension(kind)
     if module is None:
-        pytest.skip(f"{kind} extension unavailable: {nbskit_cuda.extension_status(kind).reason}")
+        status = nbskit_cuda.extension_status(kind)
+        if status.log_path is not None:
+            pytest.fail(f"the compiled {kind} core failed to build ({status.reason}); "
+                        f"end of {status.log_path}:\n{build_log_tail(status.log_path)}", pytrace=False)
+        pytest.skip(f"{kind} extension unavailable: {status.reason}")
     return module
+
+
+def build_log_tail(path, lines: int = BUILD_LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a build log (the compiler's errors are at its end)."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as error:
+        return f"(log unreadable: {error})"
 
 
 def assert_close(

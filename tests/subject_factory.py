@@ -34,27 +34,30 @@ def write_tiny_subject(
     landmarks: bool = True,
     depth: bool = False,
     background: bool = True,
+    intrinsics: Intrinsics = INTRINSICS,
 ) -> dict:
+    """Write a random subject at ``root`` (``intrinsics`` sets the image size); returns what was written."""
     rng = np.random.default_rng(seed)
     n = len(splits)
+    width, height = intrinsics.width, intrinsics.height
     written = {
-        "images": rng.integers(0, 256, size=(n, HEIGHT, WIDTH, 3), dtype=np.uint8),
-        "masks": rng.random((n, HEIGHT, WIDTH)) > 0.5,
+        "images": rng.integers(0, 256, size=(n, height, width, 3), dtype=np.uint8),
+        "masks": rng.random((n, height, width)) > 0.5,
         "c2w": np.tile(np.eye(4), (n, 1, 1)),
         "expressions": rng.random((n, len(NAMES))).astype(np.float32),
         "splits": list(splits),
         "face_boxes": [(1.0, 0.5, 7.0, 5.5)] * n,
         "mouth_boxes": [None if i % 2 else (2.0, 3.0, 6.0, 5.0) for i in range(n)],
-        "landmarks": (rng.random((n, 5, 2)) * [WIDTH, HEIGHT]).astype(np.float32) if landmarks else None,
-        "depth": rng.uniform(0.5, 1.5, size=(n, HEIGHT, WIDTH)) if depth else None,
-        "background": rng.integers(0, 256, size=(HEIGHT, WIDTH, 3), dtype=np.uint8) if background else None,
+        "landmarks": (rng.random((n, 5, 2)) * [width, height]).astype(np.float32) if landmarks else None,
+        "depth": rng.uniform(0.5, 1.5, size=(n, height, width)) if depth else None,
+        "background": rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8) if background else None,
         "extra": {"generator": "tests", "seed": seed},
     }
     for i in range(n):
         written["c2w"][i, :3, :3] = random_rotation(rng)
         written["c2w"][i, :3, 3] = rng.normal(size=3)
     with SubjectWriter(
-        root, INTRINSICS, AABB, NAMES, background=written["background"], extra=written["extra"]
+        root, intrinsics, AABB, NAMES, background=written["background"], extra=written["extra"]
     ) as writer:
         for i in range(n):
             writer.add_frame(

@@ -1,7 +1,8 @@
 """The paper benchmarks (bench/paper) at toy size: every claim runs and writes sane JSON and small PNGs.
 
-One module-scoped ``run_all --profile toy`` (a few training steps on the ``tiny`` subject) feeds
-every test; no result number is asserted, only structure, finiteness and internal consistency.
+One module-scoped ``run_all --profile toy`` (a few training steps on the ``tiny`` subject, two
+training seeds) feeds every test; no result number is asserted, only structure, finiteness,
+internal consistency and that every result names the code and machine that produced it.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from PIL import Image
 from bench.paper import run_all
 from bench.paper.output import MAX_PNG_BYTES
 from bench.paper.profiles import PROFILES
-from bench.paper.training import CURVE_FILE
+from bench.paper.training import CURVE_FILE, synthetic_subject
 
 TOY = PROFILES["toy"]
+SEEDS = list(range(TOY.seeds))
+PROVENANCE = ("git_commit", "git_dirty", "code_version", "command", "machine")
 PNG_FILES = ("fig8_speed.png", "table2.png", "fig12_perceptual.png", "fig13_grid.png", "fig9_bases.png",
              "fig10_geometry.png")
 
@@ -51,7 +54,11 @@ def test_every_claim_runs_and_is_summarised(toy):
     text = (toy["out"] / run_all.SUMMARY_FILE).read_text()
     for claim in run_all.CLAIMS:
         assert f"## {claim}" in text
-        assert load(toy, claim)["profile"] == "toy"
+        result = load(toy, claim)
+        assert result["profile"] == "toy" and result["seeds"] == SEEDS
+        assert all(result[key] is not None for key in PROVENANCE), claim
+    assert summary["seeds"] == SEEDS and summary["training"]["wall_s"] > 0
+    assert all(summary[key] is not None for key in PROVENANCE)
 
 
 def test_figures_are_small_pngs(toy):
@@ -64,43 +71,61 @@ def test_figures_are_small_pngs(toy):
 
 def test_fig8_curves_cover_the_run_with_growing_times(toy):
     result = load(toy, "fig8_speed")
-    assert set(result["curves"]) == {"blend", "concatenate"}
-    for curve in result["curves"].values():
+    assert len(result["curves"]) == len(SEEDS) and result["curves"][0] != result["curves"][1]
+    assert all(set(per_seed) == {"blend", "concatenate"} for per_seed in result["curves"])
+    for curve in [curve for per_seed in result["curves"] for curve in per_seed.values()]:
         steps = [point["step"] for point in curve]
         assert steps[0] == 0 and steps[-1] == TOY.schedule["total_steps"] and steps == sorted(set(steps))
         assert np.all(np.diff([point["cpu_s"] for point in curve]) > 0)
         assert np.all(np.diff([point["wall_s"] for point in curve]) > 0)
         # the tiny subject has 68-point landmarks, so the eye region is measured too
         assert all(finite(point[key]) for point in curve for key in ("psnr", "psnr_mouth", "psnr_eyes"))
-    for values in result["psnr_at_equal_cpu_time"].values():
-        assert all(finite(v) for v in values.values())
+    for key, per_seed in result["psnr_at_equal_cpu_time"].items():
+        assert len(per_seed) == len(SEEDS) and all(finite(v) for values in per_seed for v in values.values())
+        difference = result["blend_minus_concatenate_db"][key]
+        expected = [values["blend"] - values["concatenate"] for values in per_seed]
+        assert difference["per_seed"] == pytest.approx(expected) and difference["seeds"] == len(SEEDS)
+        assert difference["verdict"].startswith("too few seeds")  # two seeds order nothing
 
 
 def test_table2_reports_mean_and_std_per_model_on_the_shared_runs(toy):
     result = load(toy, "table2")
-    rows = {row["model"]: row for row in result["rows"]}
-    assert set(rows) == {"blend", "concatenate"}
+    assert sorted((row["model"], row["seed"]) for row in result["rows"]) == sorted(
+        (model, seed) for model in ("blend", "concatenate") for seed in SEEDS)
     runs = load(toy, "fig8_speed")["runs"]
-    for model, row in rows.items():
-        assert row["run"] == runs[model]  # Fig. 8 trained it, Table 2 reused it
+    for row in result["rows"]:
+        assert row["run"] == runs[row["seed"]][row["model"]]  # Fig. 8 trained it, Table 2 reused it
         assert row["frames"] == TOY.eval_frames
         assert {"mse", "l1", "psnr", "ssim"} <= set(row["mean"]) == set(row["std"])
         assert all(finite(v) for v in row["mean"].values()) and all(v >= 0 for v in row["std"].values())
+    summary = result["summaries"][0]
+    for name, difference in summary["blend_minus_concatenate"].items():
+        by_seed = {(row["model"], row["seed"]): row["mean"][name] for row in result["rows"]}
+        assert difference["per_seed"] == pytest.approx([by_seed["blend", s] - by_seed["concatenate", s] for s in SEEDS])
+    assert result["paper"]["values"]["ours"]["psnr"][0] > 0  # the paper's own row is printed beside ours
 
 
-def test_fig12_branch_shares_everything_before_stage3(toy):
-    variants = {v["variant"]: v for v in load(toy, "fig12_perceptual")["variants"]}
-    assert variants["with"]["perceptual_weight"] > 0 and variants["without"]["perceptual_weight"] == 0
-    curves = {name: json.loads((Path(v["run"]) / CURVE_FILE).read_text()) for name, v in variants.items()}
-    start = TOY.schedule["stage3_start"]
-    before = [[p for p in curve if p["step"] <= start] for curve in curves.values()]
-    assert before[0] == before[1] and before[0][-1]["step"] == start
-    assert curves["without"][-1]["step"] == TOY.schedule["total_steps"]
+def test_fig12_branch_shares_everything_before_stage3(toy, perceptual_network):
+    result = load(toy, "fig12_perceptual")
+    for seed in SEEDS:
+        variants = {v["variant"]: v for v in result["variants"] if v["seed"] == seed}
+        assert variants["with"]["perceptual_weight"] > 0 and variants["without"]["perceptual_weight"] == 0
+        # the comparison is only about the perceptual term if it really ran in "with" and not in "without"
+        assert variants["with"]["perceptual_term_ran"] and not variants["without"]["perceptual_term_ran"]
+        curves = {name: json.loads((Path(v["run"]) / CURVE_FILE).read_text()) for name, v in variants.items()}
+        start = TOY.schedule["stage3_start"]
+        before = [[p for p in curve if p["step"] <= start] for curve in curves.values()]
+        assert before[0] == before[1] and before[0][-1]["step"] == start
+        assert curves["without"][-1]["step"] == TOY.schedule["total_steps"]
+    assert set(result["with_minus_without"]) == set(result["variants"][0]["mean"])
 
 
 def test_fig13_has_every_grid_policy(toy):
-    rows = load(toy, "fig13_grid")["rows"]
-    assert [row["policy"] for row in rows] == ["expression", "neutral", "none"]
+    result = load(toy, "fig13_grid")
+    rows = result["rows"]
+    assert [(row["seed"], row["policy"]) for row in rows] == [
+        (seed, policy) for seed in SEEDS for policy in ("expression", "neutral", "none")]
+    assert set(result["expression_minus"]) == {"neutral", "none"}
     for row in rows:
         assert row["samples_per_ray"] > 0 and row["cpu_s_per_step"] > 0 and finite(row["psnr"])
         assert 0 < row["occupied_fraction"] <= 1
@@ -120,7 +145,7 @@ def test_ground_truth_mesh_scores_near_zero_against_itself(toy):
     from bench.paper.fig9_10_bases_geometry import HIDDEN_MATERIAL, sampling_floor, score_mesh
     from nbskit.data.synthetic import SyntheticScene
 
-    scene = SyntheticScene.from_subject(toy["work"] / "subjects" / f"synthetic_{TOY.subject}_seed0")
+    scene = SyntheticScene.from_subject(synthetic_subject(TOY.subject, toy["work"]))
     samples = 20_000
     try:
         head = scene.head

@@ -1,7 +1,6 @@
 """Blendshape models: the interface contract, conventions (metres, +z face, subject's left = +x),
 the ICT loader's search order and errors, and the offline behaviour of `nbskit assets ict`."""
 
-import argparse
 import io
 import json
 import urllib.error
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from nbskit.cli import main
 from nbskit.data.synthetic.renderer import vertex_normals
 from nbskit.face import assets_command, ict
 from nbskit.face.blendshape import NUM_LANDMARKS
@@ -152,10 +152,10 @@ def test_assets_ict_fails_clearly_offline(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(assets_command.urllib.request, "urlopen", unreachable)
     out = tmp_path / "ict.npz"
-    args = argparse.Namespace(asset="ict", out=out, url=assets_command.UPSTREAM_ARCHIVE)
-    assert assets_command.run(args) == 1
-    message = capsys.readouterr().out
+    assert main(["assets", "ict", "--out", str(out)]) == 1
+    message = capsys.readouterr().err
     assert "could not download" in message and "offline" in message and "NBSKIT_ICT" in message
+    assert "Traceback" not in message
     assert not out.exists()
 
 

@@ -1,7 +1,7 @@
-"""End to end in a real browser: JupyterLab + headless Chromium run notebook 07 and move a slider.
+"""End to end in a real browser: JupyterLab + headless Chromium run notebook 08 and move a slider.
 
 The test starts JupyterLab on a free localhost port (random token, private settings) over a
-temporary folder holding a copy of ``notebooks/07_exploring_bases.ipynb`` with ``SMOKE = True``
+temporary folder holding a copy of ``notebooks/08_exploring_bases.ipynb`` with ``SMOKE = True``
 injected after its parameters cell (as ``tests/test_notebooks.py`` does), opens it in Debian's
 Chromium driven by Playwright, runs all cells from the Run menu, waits for the notebook's own
 checks to pass, then types a value into the ExpressionExplorer's ``jawOpen`` slider (clamped to its maximum) and checks that the image
@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = REPO / "notebooks" / "07_exploring_bases.ipynb"
+NOTEBOOK = REPO / "notebooks" / "08_exploring_bases.ipynb"
 
 from browser.jupyter_server import JupyterLabServer
 from browser.lab_page import (
@@ -34,12 +34,12 @@ from browser.lab_page import (
 )
 from test_notebooks import _inject_smoke
 
-# Smoke mode of notebook 07 in the browser (it trains a short run: ~140 s on 2 lightly loaded
+# Smoke mode of notebook 08 in the browser (it trains a short run: ~140 s on 2 lightly loaded
 # cores). A generous limit keeps the test about correctness, not speed; NBSKIT_BROWSER_TIMEOUT_S
 # overrides it.
 NOTEBOOK_TIMEOUT_S = float(os.environ.get("NBSKIT_BROWSER_TIMEOUT_S", "900"))
 SLIDER_UPDATE_TIMEOUT_S = 120
-CHECKS_PASSED = "all checks passed"  # what notebook 07's last cell prints
+CHECKS_PASSED = "all checks passed"  # what notebook 08's last cell prints
 SLIDER_NAME = "jawOpen"
 BEYOND_ANY_MAXIMUM = "1000"  # typed into the slider's readout
 SLIDER_GROUP = "jaw"
@@ -69,7 +69,7 @@ def _smoke_copy(folder: Path) -> Path:
     return path
 
 
-def test_notebook_07_runs_in_browser_and_slider_changes_render(tmp_path: Path) -> None:
+def test_notebook_08_runs_in_browser_and_slider_changes_render(tmp_path: Path) -> None:
     sync_playwright = _requirements_or_skip()
     root, scratch, shots = tmp_path / "root", tmp_path / "scratch", tmp_path / "screenshots"
     for folder in (root, scratch, shots):

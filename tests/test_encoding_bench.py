@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from bench.common import run_script
 from nbskit.cli import main
 from nbskit.encoding import HashGridConfig
 
@@ -69,3 +72,28 @@ def test_bench_step_times_dense_and_row_sparse_adam(tmp_path):
     for row in rows:
         assert 0 < row["rows_touched_percent"] <= 100 * most_rows / HashGridConfig().total_entries
         assert row["step"] >= row["optimizer_ms"] > 0 and row["step_cpu"] > 0
+
+
+def test_encode_spread_runs_fresh_processes_and_states_their_spread(tmp_path):
+    from bench import encode_spread
+
+    out = tmp_path / "spread.json"
+    argv = ["--processes", "2", "--out", str(out), "--", "--devices", "cpu", "--backends", "torch", "--samples", "256",
+            "-K", "2", "--repeats", "1", "--warmup", "0", "--threads", "1"]
+    assert run_script(encode_spread.__doc__, encode_spread.add_arguments, encode_spread.run, argv) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 4  # 2 operations x 2 passes, each measured in both processes
+    for row in rows:
+        assert len(row["per_process_ms"]) == 2
+        assert row["fastest_ms"] <= row["median_ms"] <= row["slowest_ms"]
+        assert row["spread_percent"] == pytest.approx(100 * (row["slowest_ms"] - row["fastest_ms"]) / row["median_ms"])
+
+
+def test_spread_leaves_out_a_case_that_failed_in_some_process():
+    from bench.encode_spread import spread_rows
+
+    case = {"device": "cpu", "backend": "cpu", "dtype": "float32", "operation": "encode", "pass": "forward"}
+    rows = spread_rows([[{**case, "median_ms": 10.0}], [{**case, "median_ms": 12.0}], [{**case, "error": "x"}]])
+    assert rows == []
+    rows = spread_rows([[{**case, "median_ms": 10.0}], [{**case, "median_ms": 12.0}], [{**case, "median_ms": 11.0}]])
+    assert rows[0]["median_ms"] == 11.0 and rows[0]["spread_percent"] == pytest.approx(100 * 2 / 11)

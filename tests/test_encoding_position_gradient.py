@@ -72,3 +72,12 @@ def test_coarse_window_keeps_only_the_coarse_levels():
         gradients[limit] = position.grad
     assert torch.allclose(gradients[None], gradients[CONFIG.resolution(1)])
     assert torch.equal(gradients[1], torch.zeros_like(x))
+
+
+def test_no_samples_give_an_empty_position_gradient():
+    # A batch whose rays all miss the occupied cells marches no samples.
+    _, tables, _ = random_inputs(5)
+    x = torch.zeros((0, 3), dtype=torch.float64, requires_grad=True)
+    features = hash_encode(x, tables, torch.zeros(0, dtype=torch.int64), CONFIG, backend="torch")
+    (features.sum() + x.sum()).backward()
+    assert x.grad.shape == (0, 3)

@@ -289,3 +289,40 @@ def test_absolute_paths_are_allowed(tmp_path):
     (tmp_path / "s" / "transforms.json").write_text(json.dumps(data))
     subject = Subject.load(tmp_path / "s")
     np.testing.assert_array_equal(subject.load_image(2), written["images"][2] / np.float32(255))
+
+
+def ignore_subject(root):
+    """A tiny subject whose frame 1 ignores the left half; frame 0 has an all-zero mask (no file)."""
+    from nbskit.data import SubjectWriter
+
+    ignore = np.zeros((INTRINSICS.height, INTRINSICS.width), bool)
+    ignore[:, : INTRINSICS.width // 2] = True
+    with SubjectWriter(root, INTRINSICS, np.array([[-1, -1, -1], [1, 1, 1.0]]), NAMES) as writer:
+        for index, mask in enumerate((np.zeros_like(ignore), ignore)):
+            writer.add_frame(np.zeros((INTRINSICS.height, INTRINSICS.width, 3)), np.ones_like(ignore), np.eye(4),
+                             np.zeros(len(NAMES)), "train", ignore=mask)
+    return ignore
+
+
+def test_ignore_masks_round_trip_and_are_optional(tmp_path):
+    ignore = ignore_subject(tmp_path / "s")
+    subject = Subject.load(tmp_path / "s")
+    assert subject.frames[0].ignore_path is None and subject.frames[1].ignore_path == "ignore/00001.png"
+    assert subject.has_ignore and not subject.load_ignore(0).any()
+    np.testing.assert_array_equal(subject.load_ignore(1), ignore.astype(np.float32))
+    assert "ignore      1 of 2 frames" in subject.describe()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.full((INTRINSICS.height, INTRINSICS.width), 128, np.uint8), r"expected only the values 0 and 255, found \[128\]"),
+    (np.zeros((INTRINSICS.height, INTRINSICS.width + 1), np.uint8), r"expected an image of w x h"),
+    (np.zeros((INTRINSICS.height, INTRINSICS.width, 3), np.uint8), r"expected an 8-bit single-channel image"),
+])
+def test_info_command_checks_ignore_masks(tmp_path, capsys, bad, message):
+    from PIL import Image
+
+    ignore_subject(tmp_path / "s")
+    Image.fromarray(bad).save(tmp_path / "s" / "ignore" / "00001.png")
+    assert main(["info", str(tmp_path / "s")]) == 1
+    error = capsys.readouterr().err
+    assert "frames[1].ignore_path" in error and "ignore/00001.png" in error and re.search(message, error), error

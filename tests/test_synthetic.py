@@ -70,9 +70,13 @@ def test_layout_splits_and_extra(tiny):
     subject = Subject.load(tiny)
     preset = PRESETS["tiny"]
     assert len(subject.frames) == preset.num_frames
-    test = subject.indices("test")
+    test, val = subject.indices("test"), subject.indices("val")
     assert len(test) == int(np.ceil(preset.test_fraction * preset.num_frames))
-    np.testing.assert_array_equal(test, np.arange(preset.num_frames - len(test), preset.num_frames))
+    assert len(val) == int(np.ceil(preset.val_fraction * preset.num_frames)) > 0
+    # train | val | test in time order
+    np.testing.assert_array_equal(np.concatenate([val, test]),
+                                  np.arange(preset.num_frames - len(val) - len(test), preset.num_frames))
+    assert len(subject.indices("train")) == preset.num_frames - len(val) - len(test)
     info = subject.extra["synthetic"]
     assert info["model"] == "procedural" and info["seed"] == 3 and info["preset"] == "tiny"
     assert np.asarray(info["head_to_world"]).shape == (4, 4)
@@ -189,3 +193,4 @@ def test_default_subject_is_made_once_and_reused(tmp_path, monkeypatch):
     first = generate.default_subject(tmp_path)
     assert generate.default_subject(tmp_path) == first
     assert len(calls) == 1 and calls[0][0] == "small"
+    assert first.name.endswith(f"_v{generate.GENERATOR_VERSION}")  # subjects of older generators are not reused

@@ -81,7 +81,7 @@ def test_identity_prior_is_weak_for_exact_landmarks(truth):
     correspondence = correspondence_for(truth.model)
     points = truth.exact_landmarks(correspondence)
     fit = LandmarkFit(truth.model, correspondence, points, np.ones(NUM_FRAMES, bool), truth.image_size, EXACT,
-                      float(truth.camera_matrix[0, 0]))
+                      float(truth.camera_matrix[0, 0]), np.ones(points.shape[:2]))
     fit.run(False, False)
     assert fit.measured_landmark_bias() < 0.2
 
@@ -167,3 +167,35 @@ def test_static_depth_bias_is_ignored_and_exact_depths_keep_the_fit_exact(truth)
                         progress=False)
     assert fit.final_terms["depths"] < 1e-3  # the depth term was fitted, and the bias is gone from it
     assert mesh_error_mm(truth, fit) <= 1.0 and rotation_error_deg(truth, fit).mean() <= 0.5
+
+
+def test_landmarks_under_a_hand_are_down_weighted(truth):
+    """Mouth landmarks dragged off their place in a third of the frames (as MediaPipe guesses them
+    under a hand): with those points inside the ignore mask, the face is tracked closer to the truth."""
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_LIPS
+
+    from nbskit.tracking.correspondence import correspondence_for
+    from nbskit.tracking.evaluation import fitted_vertices
+    from nbskit.tracking.hands import landmark_weights
+
+    correspondence = correspondence_for(truth.model)
+    points = truth.exact_landmarks(correspondence)
+    lips = np.array(sorted({i for edge in FACEMESH_LIPS for i in edge}))
+    covered = np.arange(0, NUM_FRAMES, 3)
+    corrupted = points.copy()
+    corrupted[covered[:, None], lips, 1] += 12.0  # pixels: a wide-open mouth the face does not make
+    ignore = np.zeros((NUM_FRAMES, RESOLUTION, RESOLUTION), bool)
+    for frame in covered:
+        x0, y0 = np.floor(corrupted[frame, lips].min(0)).astype(int) - 2
+        x1, y1 = np.ceil(corrupted[frame, lips].max(0)).astype(int) + 2
+        ignore[frame, y0:y1, x0:x1] = True
+    weights = landmark_weights(corrupted[..., :2], ignore)
+    assert (weights[covered][:, lips] < 1).all() and (weights[np.setdiff1d(np.arange(NUM_FRAMES), covered)] == 1).all()
+    face = truth.model.vertex_groups["face"]
+    errors = {}
+    for name, point_weights in (("weighted", weights), ("plain", None)):
+        fit = fit_landmarks(truth.model, correspondence, corrupted, np.ones(NUM_FRAMES, bool), truth.image_size,
+                            EXACT, progress=False, point_weights=point_weights)
+        distance = np.linalg.norm(fitted_vertices(truth.model, fit)[covered][:, face] - truth.vertices()[covered][:, face], axis=-1)
+        errors[name] = float(distance.mean())
+    assert errors["weighted"] < 0.5 * errors["plain"], errors

@@ -152,3 +152,39 @@ def test_head_masks_cut_the_shoulders_and_keep_the_hair(refine):
     mask = head_masks(frames, person, mesh, np.array([[0, 1, 2]]), cut, refine=refine, progress=False)[0]
     assert mask[5:12, 22:42].all()  # hair above the mesh is kept
     assert not mask[40:].any()  # nothing below the cut line
+
+
+def open_hand(centre_x: float, size: float = 20.0) -> np.ndarray:
+    """[21, 2] pixels of an upright open hand (MediaPipe's order: wrist, then 4 points per finger)."""
+    points = [(0.0, 0.0)]
+    for finger, x in enumerate((-1.0, -0.5, 0.0, 0.5, 1.0)):
+        base = 0.2 if finger == 0 else 0.6
+        points += [(x * (1 + 0.3 * step), -(base + 0.35 * step)) for step in range(4)]
+    return np.array(points, np.float32) * size + np.array([centre_x, 60.0], np.float32)
+
+
+def test_hand_region_follows_the_skeleton_and_stops_at_the_person():
+    pytest.importorskip("mediapipe")
+    from nbskit.tracking.hands import hand_bones, ignore_masks
+
+    hand = open_hand(40.0)
+    inside = hand_bones()
+    assert len(inside) == 21  # MediaPipe's 21 bones
+    person = np.zeros((1, 80, 120), np.float32)
+    person[0, :, :50] = 1.0  # the person ends at x = 50 (background beyond)
+    mask = ignore_masks([hand[None]], person)[0]
+    columns, rows = np.round(hand).astype(int).T
+    assert mask[rows[columns < 48], columns[columns < 48]].all()  # every joint on the person is covered
+    assert not mask[:, 52:].any()  # nothing past the person's edge (+ the 1% margin)
+    assert not mask[75:].any() and mask.mean() < 0.3  # below the wrist (60) + a finger's half width: free
+    assert not ignore_masks([np.zeros((0, 21, 2), np.float32)], person).any()  # no hand, nothing ignored
+
+
+def test_landmarks_inside_the_ignore_mask_lose_weight():
+    from nbskit.tracking.hands import OCCLUDED_LANDMARK_WEIGHT, landmark_weights
+
+    ignore = np.zeros((2, 10, 10), bool)
+    ignore[1, :5] = True  # frame 1: the top half is covered
+    points = np.array([[[2.5, 2.5], [7.5, 7.5]], [[2.5, 2.5], [7.5, 7.5]]], np.float32)
+    expected = [[1.0, 1.0], [OCCLUDED_LANDMARK_WEIGHT, 1.0]]
+    np.testing.assert_array_equal(landmark_weights(points, ignore), expected)

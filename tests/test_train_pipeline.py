@@ -51,9 +51,16 @@ def logged_step(run: Path) -> int:
         return -1
 
 
+def assert_perceptual_term_ran(history: dict) -> None:
+    """The run found a perceptual network and every logged stage-3 step has a positive perceptual term."""
+    assert history["perceptual"], "no perceptual network was loaded for stage 3"
+    stage3 = [record for record in history["train"] if record["stage"] == 3]
+    assert stage3 and all(record.get("perceptual", 0) > 0 for record in stage3), stage3
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("refine", ["off", "on"])
-def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, refine):
+def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, perceptual_network, refine):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     options = ("--set", f"refine={refine}", "--set", "test_time_steps=4")
     subprocess.run(train_command(tiny_subject, straight, *options), check=True, env=environment(), timeout=300)
@@ -82,6 +89,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, re
             assert torch.equal(values[key], other[key]), f"{name}.{key} differs after resume"
     assert a["history"]["eval"] == b["history"]["eval"]
     assert [r["loss"] for r in a["history"]["train"]] == [r["loss"] for r in b["history"]["train"]]
+    assert_perceptual_term_ran(a["history"])
 
     test_time = ["--test-time-refine"] if refine == "on" else []
     subprocess.run(nbskit("eval", str(straight), "--no-perceptual", *test_time), check=True, env=environment(),
@@ -90,8 +98,10 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, re
     assert result["split"] == "test" and result["frames"] == 6
     assert "composited over" in result["background"]
     labelled = {"psnr_right_half_as_tracked", "psnr_right_half_test_time_refined", "expression_change"}
-    assert set(result["mean"]) == {"mse", "l1", "psnr", "ssim"} | (labelled if test_time else set())
+    assert set(result["mean"]) == ({"mse", "l1", "psnr", "ssim", "psnr_head", "psnr_head_visible"}
+                                   | (labelled if test_time else set()))
     assert ("test-time refined" in result["protocol"]) == bool(test_time) and "as tracked" in result["protocol"]
+    assert result["mean"]["psnr_head"] == result["mean"]["psnr_head_visible"]  # nothing is ignored
     assert 0 < result["mean"]["ssim"] <= 1 and result["mean"]["psnr"] > 5
 
 

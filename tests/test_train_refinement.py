@@ -134,7 +134,7 @@ def planted_training(tiny_subject, exact_off, tmp_path_factory):
     trainer = Trainer(subject, config, None, progress=False)
     trained = load_run(exact_off, device="cpu")
     trainer.model.load_state_dict(trained.model.state_dict())
-    trainer.grid.load_state_dict(trained.grid.state_dict())
+    trainer.occupancy.load_state_dict(trained.occupancy.state_dict())
     trainer.fit()
     return trainer, subject, planted
 

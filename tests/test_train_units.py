@@ -31,6 +31,45 @@ def test_overrides_are_typed_and_checked():
         presets.make_config("cpu", ["stage2_start=99999"])
 
 
+def test_stage_plans_are_lists_of_stage_records():
+    paper = presets.make_config("cpu", ["total_steps=50", "stage2_start=10", "stage3_start=20"])
+    assert [stage.start for stage in paper.stages()] == [0, 10, 20]
+    assert [paper.stage(step) for step in (0, 9, 10, 19, 20, 49)] == [1, 1, 2, 2, 3, 3]
+    assert [name for name, _ in paper.stages()[0].losses] == ["colour", "mask"]
+    assert paper.stages()[2].samplers == ("rays", "patches")
+    ablation = presets.make_config("cpu", ["total_steps=50", "stage2_start=10", "stage3_start=20",
+                                           "stage_plan=no-patches"])
+    assert ablation.stage(49) == 2
+    assert all("patches" not in stage.samplers for stage in ablation.stages())
+    with pytest.raises(ValueError, match="stage_plan"):
+        presets.make_config("cpu", ["stage_plan=no-such-plan"])
+
+
+def test_a_stage_naming_an_unknown_loss_term_is_refused():
+    from nbskit.train.stages import Stage
+    from nbskit.train.trainer import checked_plan
+
+    with pytest.raises(ValueError, match="unknown loss terms or samplers.*'colour_l2'"):
+        checked_plan([Stage("colour", 0, (("colour_l2", 1.0),))])
+
+
+def test_model_settings_are_reachable_through_the_config():
+    from nbskit.model import NeRFBlendShapeConfig
+    from nbskit.train.components import build_model
+
+    aabb, low, high = np.array([[-1.0] * 3, [1.0] * 3]), np.zeros(2), np.ones(2)
+    default = build_model(presets.make_config("cpu-smoke"), aabb, low, high).config
+    paper = NeRFBlendShapeConfig()
+    assert (default.hash_grid.levels, default.density_width, default.density_scale) == (
+        paper.hash_grid.levels, paper.density_width, paper.density_scale)
+    settings = ["hash_levels=4", "hash_features=2", "density_width=16", "color_width=8", "density_scale=64"]
+    config = build_model(presets.make_config("cpu-smoke", settings), aabb, low, high).config
+    assert (config.hash_grid.levels, config.hash_grid.features) == (4, 2)
+    assert (config.density_width, config.color_width, config.density_scale) == (16, 8, 64.0)
+    with pytest.raises(ValueError, match=r"density_width: expected a whole number in \[0, "):
+        presets.make_config("cpu", ["density_width=-1"])
+
+
 def test_config_round_trips_through_json(tmp_path):
     config = presets.make_config("cpu-smoke", ["seed=7"])
     checkpoint.write_json(tmp_path / "c.json", config.to_dict())
@@ -94,3 +133,21 @@ def test_json_writes_are_atomic_replacements(tmp_path):
     checkpoint.write_json(target, {"a": 2})
     assert checkpoint.read_json(target) == {"a": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["log.json"]  # no temporary left behind
+
+
+def test_ignored_pixels_get_no_error_and_no_gradient():
+    import torch
+
+    from nbskit.train import losses
+
+    prediction = torch.rand(4, 3, requires_grad=True)
+    target = torch.rand(4, 3)
+    visible = torch.tensor([1.0, 0.0, 1.0, 0.5])
+    seen = losses.visible_target(prediction, target, visible)
+    assert torch.equal(seen[[0, 2]], target[[0, 2]])  # untouched where visible, bit for bit
+    losses.l1_loss(prediction, seen).backward()
+    assert torch.all(prediction.grad[1] == 0) and torch.all(prediction.grad[0] != 0)
+    expected = (visible[:, None] * (prediction - target).abs()).mean()
+    assert torch.allclose(losses.l1_loss(prediction, seen), expected)  # the visibility-weighted L1
+    patches = torch.rand(2, 5, 5, 3)
+    assert losses.visible_target(patches, patches + 1, torch.zeros(2, 5, 5)).equal(patches)

@@ -40,7 +40,7 @@ def raw_density_for(model, optical_depth: float) -> float:
 @pytest.fixture(scope="module")
 def random_run(tmp_path_factory):
     from nbskit.render import RenderConfig
-    from nbskit.train.components import build_grid, build_model
+    from nbskit.train.components import build_model, build_occupancy
     from nbskit.train.presets import make_config
     from nbskit.train.run import TrainedRun
 
@@ -85,7 +85,7 @@ def random_run(tmp_path_factory):
         subject=subject,
         config=config,
         model=model,
-        grid=build_grid(config, subject.aabb),
+        occupancy=build_occupancy(config, subject.aabb),
         step=0,
         render_config=RenderConfig(),
     )
@@ -188,11 +188,11 @@ def _with_grid(run, resolution: int, keep_half_x: bool):
     from nbskit.render.occupancy import pack_bits
 
     run = copy.copy(run)
-    run.grid = OccupancyGrid(run.subject.aabb, resolution)
+    run.occupancy = OccupancyGrid(run.subject.aabb, resolution)
     if keep_half_x:
         occupied = torch.zeros(resolution, resolution, resolution, dtype=torch.bool)
         occupied[: resolution // 2] = True
-        run.grid.bitfield.copy_(pack_bits(occupied))
+        run.occupancy.bitfield.copy_(pack_bits(occupied))
     return run
 
 
@@ -202,7 +202,7 @@ def test_display_grid_never_samples_where_the_run_grid_does_not(random_run):
     run = _with_grid(random_run, 32, keep_half_x=True)
     grid = display_grid(run)
     assert grid.resolution == 32
-    assert not (grid.occupied() & ~run.grid.occupied()).any()
+    assert not (grid.occupied() & ~run.occupancy.occupied()).any()
     assert grid.occupied()[:16].any(), "the random field is dense enough to occupy cells"
     again = display_grid(run)
     assert torch.equal(grid.bitfield, again.bitfield), "the display grid must not change between calls"

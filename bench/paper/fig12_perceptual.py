@@ -6,8 +6,9 @@
 The run "with" is the blend run of Table 2 (stage 3: random rays + 32x32 patches, L1 and perceptual
 loss). The run "without" continues from the same checkpoint at the start of stage 3 with the
 perceptual weight set to 0 (patches and their L1 kept), so the two differ only by that term.
-Reports SSIM, the perceptual distance and PSNR on the test frames, and a grid of mouth crops:
-ground truth | with | without.
+Both are trained once per training seed (``--seeds``). Reports the test frames' metrics per run,
+mean ± std over seeds per variant and the paired difference with − without (``bench.paper.seeds``),
+and a grid of mouth crops of the first seed's runs: ground truth | with | without.
 """
 
 from __future__ import annotations
@@ -18,17 +19,36 @@ import sys
 import numpy as np
 
 from bench.common import run_script
-from bench.paper import output
+from bench.paper import output, seeds
 from bench.paper.evaluation import evaluate_test, load_perceptual_metric, statistics
-from bench.paper.training import bench_config, branch_at_stage3, synthetic_subject, train_with_curve
+from bench.paper.fig8_speed import model_specs
+from bench.paper.jobs import Need, RunSpec, run_spec
+from bench.paper.paper_values import FIGURE_CLAIMS
+from bench.paper.training import finished_run
 
 CLAIM = "fig12_perceptual"
 CROP_SIZE = 64  # pixels: every crop is resized to this square so the grid stays small
 CROP_PADDING = 0.25  # fraction of the mouth box's larger side added around it
+VARIANTS = ("with", "without")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_arguments(parser)
+
+
+def variant_specs(profile, args) -> list[dict[str, RunSpec]]:
+    """Per training seed: 'with' = the blend run of Table 2, 'without' = its branch at stage 3."""
+    pairs = []
+    for per_seed in model_specs(profile, args):
+        parent = per_seed["blend"]
+        without = run_spec(profile, parent.subject_dir, parent.seed, parent=parent, model="blend",
+                           perceptual_weight=0.0)
+        pairs.append({"with": parent, "without": without})
+    return pairs
+
+
+def needs(profile, args) -> list[Need]:
+    return [Need(spec, evaluate=True) for pair in variant_specs(profile, args) for spec in pair.values()]
 
 
 def square_crop(image: np.ndarray, box, padding: float = CROP_PADDING) -> np.ndarray:
@@ -67,39 +87,57 @@ def run(args: argparse.Namespace) -> int:
     from nbskit.viz.course import mouth_open_frames
 
     profile = output.setup(args)
-    subject_dir = synthetic_subject(profile.subject, args.work)
-    with_run = train_with_curve(subject_dir, bench_config(profile, model="blend"), args.work,
-                                profile.curve_points, profile.curve_frames, progress=args.progress)
-    without_run = branch_at_stage3(with_run, bench_config(profile, model="blend", perceptual_weight=0.0),
-                                   subject_dir, args.work, profile.curve_points, profile.curve_frames,
-                                   progress=args.progress)
+    output.prepare(profile, args, needs(profile, args))
     perceptual = load_perceptual_metric()
-    loaded = {"with": load_run(with_run.run_dir), "without": load_run(without_run.run_dir)}
+    pairs = [{label: finished_run(spec, args.work) for label, spec in pair.items()}
+             for pair in variant_specs(profile, args)]
     variants = []
-    for label, run in loaded.items():
-        result = evaluate_test(run.run_dir, perceptual, profile.eval_frames, args.progress)
-        variants.append({"variant": label, "run": str(run.run_dir), "frames": result["frames"],
-                         "perceptual_weight": run.config.perceptual_weight, **statistics(result)})
+    for seed, pair in zip(args.seeds, pairs):
+        for label, bench_run in pair.items():
+            result = evaluate_test(bench_run.run_dir, perceptual, profile.eval_frames, args.progress)
+            variants.append({"variant": label, "seed": seed, "run": str(bench_run.run_dir), "frames": result["frames"],
+                             "perceptual_weight": bench_run.config.perceptual_weight,
+                             "perceptual_term_ran": perceptual_term_ran(bench_run.run_dir), **statistics(result)})
+    names = list(variants[0]["mean"])
+    per_variant = {label: [v for v in variants if v["variant"] == label] for label in VARIANTS}
 
-    subject = loaded["without"].subject
-    frames = load_frames(subject, "test", with_run.config.max_image_size, with_run.config.background, progress=False)
+    loaded = {label: load_run(bench_run.run_dir) for label, bench_run in pairs[0].items()}
+    subject, config = loaded["without"].subject, pairs[0]["with"].config
+    frames = load_frames(subject, "test", config.max_image_size, config.background, progress=False)
     opened = mouth_open_frames(subject, "test", fraction=profile.crop_frames / len(frames))
     rows = [int(np.flatnonzero(frames.indices == index)[0]) for index in opened]
     output.save_image(crop_grid(loaded, frames, rows), args.out / f"{CLAIM}.png")
     result = output.write_result(args, CLAIM, {
         "subject": profile.subject, "perceptual_metric": getattr(perceptual, "label", None),
-        "stage3_steps": with_run.config.total_steps - with_run.config.stage3_start,
-        "variants": variants, "crop_frames": [int(i) for i in opened],
+        "stage3_steps": config.total_steps - config.stage3_start,
+        "variants": variants,
+        "over_seeds": {label: {n: seeds.across_seeds([v["mean"][n] for v in runs]) for n in names}
+                       for label, runs in per_variant.items()},
+        "with_minus_without": {n: seeds.paired_difference([v["mean"][n] for v in per_variant["with"]],
+                                                          [v["mean"][n] for v in per_variant["without"]])
+                               for n in names},
+        "crop_frames": [int(i) for i in opened], "crop_seed": args.seeds[0], "paper": FIGURE_CLAIMS[CLAIM],
     })
     print(markdown(result))
     return 0
 
 
+def perceptual_term_ran(run_dir) -> bool:
+    """Whether the run's logged stage-3 steps carry a perceptual loss term (from its log)."""
+    from nbskit.train.checkpoint import LOG_FILE, read_json
+
+    history = read_json(run_dir / LOG_FILE)
+    return any(record.get("perceptual", 0) > 0 for record in history["train"] if record.get("stage") == 3)
+
+
 def markdown(result: dict) -> str:
-    names = list(result["variants"][0]["mean"])
-    rows = [[v["variant"], v["frames"], *[f"{v['mean'][n]:.4g} ± {v['std'][n]:.2g}" for n in names]]
-            for v in result["variants"]]
-    return output.markdown_table(["perceptual term in stage 3", "frames", *[n.upper() for n in names]], rows)
+    names = list(result["over_seeds"]["with"])
+    count = len(result["seeds"])
+    rows = [[label, count, *[seeds.format_spread(result["over_seeds"][label][n]) for n in names]] for label in VARIANTS]
+    rows.append(["with − without, per seed", count,
+                 *[seeds.format_difference(result["with_minus_without"][n], 4) for n in names]])
+    table = output.markdown_table(["perceptual term in stage 3", "seeds", *[n.upper() for n in names]], rows)
+    return f"{table}\n\nPaper: {result['paper']}"
 
 
 if __name__ == "__main__":

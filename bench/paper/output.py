@@ -1,7 +1,7 @@
 """Options and outputs shared by the paper benchmarks: profile choice, folders, JSON and small PNGs.
 
-Each claim writes ``OUT/<claim>.json`` (the machine, the profile, the command that made it and the
-numbers) and ``OUT/<claim>.png`` (one small figure).
+Each claim writes ``OUT/<claim>.json`` (git commit, dirty flag, code version, machine, command,
+profile, seeds and the numbers) and ``OUT/<claim>.png`` (one small figure).
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ import argparse
 import io
 import json
 import os
-import shlex
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import TARGET_MACHINE_THREADS, apply_thread_setting, machine_description, write_json
+from bench.common import TARGET_MACHINE_THREADS, apply_thread_setting, write_results
 from bench.paper.profiles import PROFILES, Profile
 
 DEFAULT_ROOT = Path("runs") / "paper"
@@ -27,7 +25,9 @@ MODEL_COLOURS = {"blend": "tab:blue", "concatenate": "tab:orange"}  # the same i
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--profile --out --work --threads --progress``, common to every claim."""
+    """``--profile --out --work --seeds --threads --progress`` and ``--workers``/``--ray``, common to every claim."""
+    from bench.paper import executors
+
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                         help="benchmark size: toy (seconds), quick (2 CPU cores, minutes), gpu (one GPU call)")
     parser.add_argument("--out", type=Path, help=f"folder for JSON + PNG (default: {DEFAULT_ROOT}/PROFILE)")
@@ -35,35 +35,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic subjects and run folders, reused between claims and invocations")
     parser.add_argument("--threads", type=int, default=None,
                         help=f"torch CPU threads (default: {TARGET_MACHINE_THREADS} without a GPU)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help="training seeds 0..N-1 of every compared variant (default: the profile's)")
     parser.add_argument("--progress", action="store_true", help="show the trainer's progress bars")
+    executors.add_arguments(parser)
 
 
 def setup(args: argparse.Namespace) -> Profile:
-    """Apply the thread setting, create the output folder and return the chosen profile."""
+    """Apply the thread setting, resolve the seeds, create the output folder; returns the profile.
+
+    Every run uses the same number of torch threads whichever way it is executed, so that the
+    sums inside it are done in the same order and its numbers do not depend on the executor.
+    """
     import torch
 
-    threads = args.threads
-    if threads is None and not torch.cuda.is_available():
-        threads = TARGET_MACHINE_THREADS
-    apply_thread_setting(threads)
+    from bench.provenance import code_version
+
+    code_version()  # fixed from here on for this process: every run it plans and every result it writes
+    profile = PROFILES[args.profile]
+    if args.threads is None and not torch.cuda.is_available():
+        args.threads = TARGET_MACHINE_THREADS
+    apply_thread_setting(args.threads)
+    count = profile.seeds if getattr(args, "seeds", None) is None else args.seeds
+    if isinstance(count, int):
+        if count < 1:
+            raise SystemExit(f"--seeds must be at least 1, got {count}")
+        args.seeds = list(range(count))
     args.out = Path(args.out or DEFAULT_ROOT / args.profile)
     args.out.mkdir(parents=True, exist_ok=True)
-    return PROFILES[args.profile]
+    return profile
 
 
-def command_line() -> str:
-    """The command that is running, as a user would type it (``python -m bench.paper.NAME ...``)."""
-    module = sys.modules["__main__"].__spec__
-    program = f"python -m {module.name}" if module is not None else sys.argv[0]
-    return " ".join([program, *map(shlex.quote, sys.argv[1:])])
+def budget(profile: Profile, args: argparse.Namespace):
+    """How every run of this invocation is measured (``bench.paper.jobs.Budget``)."""
+    from bench.paper.jobs import Budget
+
+    return Budget(profile.curve_points, profile.curve_frames, profile.eval_frames, args.threads)
+
+
+def prepare(profile: Profile, args: argparse.Namespace, needs: list) -> None:
+    """Train and evaluate the runs ``needs`` lists that are not finished yet (``bench.paper.executors``)."""
+    from bench.paper import executors
+
+    executors.execute(needs, args, budget(profile, args))
 
 
 def write_result(args: argparse.Namespace, claim: str, payload: dict) -> dict:
-    """Write and return ``OUT/<claim>.json``: claim, profile, command, machine, then ``payload``."""
-    result = {"claim": claim, "profile": args.profile, "command": command_line(), "machine": machine_description(),
-              **payload}
-    print(f"wrote {write_json(args.out / f'{claim}.json', result)}")
-    return result
+    """Write and return ``OUT/<claim>.json``: code and machine (``bench.common.results_header``),
+    claim, profile, training seeds, then ``payload``."""
+    path = args.out / f"{claim}.json"
+    write_results(path, {"claim": claim, "profile": args.profile, "seeds": list(args.seeds), **payload})
+    print(f"wrote {path}")
+    return read_result(path)
 
 
 def read_result(path: Path) -> dict:

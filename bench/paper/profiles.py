@@ -1,9 +1,10 @@
 """How big each paper benchmark is: one Profile per machine budget (toy, quick, gpu).
 
-- ``toy``: a few training steps on ``tiny``; only checks that every script runs (the tests use it).
-- ``quick``: all claims together within 20 minutes on two idle CPU cores (about 1300 CPU seconds
-  when it was sized); the ``small`` subject, and ``tiny`` for the density-grid ablation, which
-  only needs a trend.
+- ``toy``: a few training steps on ``tiny`` and two seeds; only checks that every script runs (the
+  tests use it); two seeds are too few to order anything, and its pages say so.
+- ``quick``: the ``small`` subject, and ``tiny`` for the density-grid ablation, which only needs a
+  trend; three training seeds. Sized with one seed at 6 min 43 s on two idle CPU cores (728 CPU
+  seconds); three seeds train and evaluate three times as many runs.
 - ``gpu``: the ``paper`` subject (``small`` for the ablation) on an H100/H200, sized for a second
   device call of about four minutes after ``bench/gpu_check.sh``'s first one, which leaves no
   time for it. Not yet measured on a GPU: the sizes assume ~50 training steps/s at 512² (the
@@ -33,6 +34,7 @@ class Profile:
         mesh_optical_depth: iso-level (density x box length) of Fig. 10; None = the library default.
         surface_samples: points drawn on each surface for the Chamfer distance.
         crop_frames: mouth crops (rows) in the Fig. 12 grid.
+        seeds: training seeds per compared variant (``--seeds`` overrides); an ordering needs >= 3.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Profile:
     mesh_optical_depth: float | None = None
     surface_samples: int = 100_000
     crop_frames: int = 4
+    seeds: int = 3
 
 
 def schedule(total: int, stage2: int, stage3: int) -> dict:
@@ -73,7 +76,7 @@ PROFILES: dict[str, Profile] = {
         name="toy", subject="tiny", preset="cpu-smoke", schedule={**schedule(4, 1, 3), **TOY_SIZE},
         trend_subject="tiny", trend_preset="cpu-smoke", trend_schedule={**schedule(2, 1, 2), **TOY_SIZE},
         curve_points=2, curve_frames=1, eval_frames=2, gallery_bases=2, mesh_resolution=24,
-        mesh_optical_depth=0.01, surface_samples=2_000, crop_frames=2,
+        mesh_optical_depth=0.01, surface_samples=2_000, crop_frames=2, seeds=2,
     ),
     "quick": Profile(
         name="quick", subject="small", preset="cpu", schedule=schedule(300, 75, 240),

@@ -1,13 +1,17 @@
 """Every paper claim in one go: Fig. 8, Table 2, Fig. 12, Fig. 13–14, Fig. 9–10 (JSON + PNG each).
 
-    python -m bench.paper.run_all --quick                # 2 CPU cores, about 20 minutes (small + tiny subjects)
-    python -m bench.paper.run_all --gpu                  # one GPU, about 10 minutes (paper subject)
+    python -m bench.paper.run_all --quick                # 2 CPU cores (small + tiny subjects), 3 seeds
+    python -m bench.paper.run_all --quick --workers 2    # the same runs, two at a time in local processes
+    python -m bench.paper.run_all --quick --ray [ADDR]   # one Ray task per run (local Ray, or the cluster at ADDR)
+    python -m bench.paper.run_all --gpu                  # one GPU (paper subject)
     python -m bench.paper.run_all --quick --real DIR     # adds a tracked real clip to Table 2
 
-Claims share their training runs (through ``--work``), so Fig. 8 trains the blend and concatenate
-runs that Table 2, Fig. 12 and Fig. 9–10 then reuse. A claim that fails is reported and the others
-still run. Writes ``OUT/run_all.json`` (time per claim: wall and CPU, load average) and
-``OUT/summary.md`` (every claim's tables).
+First every run any selected claim needs is trained (and, where a claim reads test metrics,
+evaluated), one run per task, by the executor chosen (``bench.paper.executors``); then each claim
+reads the finished runs and writes its JSON, PNG and tables. Claims share runs (through ``--work``):
+Fig. 8's blend and concatenate runs are Table 2's, Fig. 12's "with" and Fig. 9–10's. A claim that
+fails is reported and the others still run. Writes ``OUT/run_all.json`` (code, machine, command,
+training time, time per claim: wall and CPU, load average) and ``OUT/summary.md`` (every claim's tables).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.common import machine_description, run_script, write_json
+from bench.common import results_header, run_script, write_json
 from bench.paper import output
 
 # In this order the shared runs are trained by the claim that times them (Fig. 8).
@@ -44,6 +48,17 @@ def cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
+def train_everything(claims: list[str], args: argparse.Namespace) -> dict:
+    """Train every run the claims need before any claim runs, so the executor sees them all at once."""
+    profile = output.setup(args)
+    wall_start, cpu_start = time.perf_counter(), cpu_seconds()
+    needs = [need for name in claims for need in importlib.import_module(f"bench.paper.{name}").needs(profile, args)]
+    output.prepare(profile, args, needs)
+    executor = f"ray ({args.ray})" if args.ray is not None else f"{args.workers} local process(es)"
+    return {"executor": executor, "wall_s": time.perf_counter() - wall_start,
+            "cpu_s_this_process": cpu_seconds() - cpu_start}
+
+
 def run_claim(name: str, args: argparse.Namespace) -> dict:
     """Run one claim in this process; returns its timing, its markdown and any error."""
     module = importlib.import_module(f"bench.paper.{name}")
@@ -60,8 +75,12 @@ def run_claim(name: str, args: argparse.Namespace) -> dict:
 
 
 def summary(records: list[dict], result: dict) -> str:
-    lines = [f"# Paper claims, profile `{result['profile']}`", "",
+    dirty = " (with uncommitted changes)" if result["git_dirty"] else ""
+    lines = [f"# Paper claims, profile `{result['profile']}`, training seeds {result['seeds']}", "",
+             (f"Code: commit {result['git_commit']}{dirty}, code version {result['code_version']}; "
+              f"command: `{result['command']}`"),
              f"Machine: {result['machine']['cpu_model']}; GPUs: {', '.join(result['machine']['cuda_devices']) or 'none'}",
+             f"Training ({result['training']['executor']}): {result['training']['wall_s']:.0f} s wall.",
              (f"Total: {result['wall_s']:.0f} s wall, {result['cpu_s']:.0f} CPU s; load average "
               f"{result['load_average_start']} at the start, {result['load_average_end']} at the end."), ""]
     for record in records:
@@ -78,11 +97,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"unknown claims {unknown}; choose from {', '.join(CLAIMS)}")
     load_start = os.getloadavg()
     wall_start, cpu_start = time.perf_counter(), cpu_seconds()
+    training = train_everything(claims, args)
     records = []
     for name in claims:  # the summary is rewritten after every claim, so a stopped run still has one
         records.append(run_claim(name, args))
         result = {
-            "profile": args.profile, "command": output.command_line(), "machine": machine_description(),
+            **results_header(), "profile": args.profile, "seeds": args.seeds, "training": training,
             "wall_s": time.perf_counter() - wall_start, "cpu_s": cpu_seconds() - cpu_start,
             "load_average_start": [round(v, 2) for v in load_start],
             "load_average_end": [round(v, 2) for v in os.getloadavg()],

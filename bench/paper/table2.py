@@ -4,9 +4,12 @@
     python -m bench.paper.table2 --profile gpu                        # paper synthetic subject, one GPU
     python -m bench.paper.table2 --profile quick --real SUBJECT_DIR   # adds rows for a tracked real clip
 
-MSE, L1, PSNR, SSIM and the perceptual distance (LPIPS, or ST-LPIPS offline) of every test frame,
-reported as mean and standard deviation over the frames. Both models use the same preset, schedule
-and seed; their run folders are shared with Fig. 8.
+MSE, L1, PSNR, SSIM and the perceptual distance (LPIPS, or ST-LPIPS offline) of every test frame.
+Both models use the same preset and schedule and are trained once per training seed (``--seeds``);
+their run folders are shared with Fig. 8. Per seed and model: mean and standard deviation over
+the test frames. Per model: mean ± std over seeds of those means. Per metric: the paired
+difference blend − concatenate over seeds (``bench.paper.seeds``). The paper's Table 2 values
+(its method, and NerFACE, a concatenate-style model) are printed beside ours.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ import sys
 from pathlib import Path
 
 from bench.common import run_script
-from bench.paper import output
+from bench.paper import output, seeds
 from bench.paper.evaluation import evaluate_test, load_perceptual_metric, statistics
-from bench.paper.training import bench_config, synthetic_subject, train_with_curve
+from bench.paper.fig8_speed import model_specs
+from bench.paper.jobs import Need, run_spec
+from bench.paper.paper_values import TABLE2, TABLE2_SOURCE
+from bench.paper.training import finished_run
+from nbskit.model import MODEL_KINDS
 
 CLAIM = "table2"
-MODELS = ("blend", "concatenate")
+MODELS = tuple(MODEL_KINDS)
 PLOTTED_METRICS = ("psnr", "ssim")  # plus the perceptual metric when there is one
 
 
@@ -31,13 +38,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also train and evaluate both models on this subject folder (e.g. from `nbskit track`)")
 
 
-def evaluate_model(subject_dir: Path, label: str, model: str, profile, args, perceptual) -> dict:
-    """One table row: train (or reuse) the run, evaluate its test frames, mean/std per metric."""
-    run = train_with_curve(subject_dir, bench_config(profile, model=model), args.work, profile.curve_points,
-                           profile.curve_frames, progress=args.progress)
+def subject_specs(profile, args) -> list[tuple[str, list[dict]]]:
+    """(label, per-seed {model: spec}) for the synthetic subject and, with ``--real``, the real one."""
+    subjects = [(f"synthetic {profile.subject}", model_specs(profile, args))]
+    if args.real is not None:
+        subjects.append((f"real {args.real.name}", [{model: run_spec(profile, args.real, seed, model=model)
+                                                      for model in MODELS} for seed in args.seeds]))
+    return subjects
+
+
+def needs(profile, args) -> list[Need]:
+    return [Need(spec, evaluate=True) for _, per_seed in subject_specs(profile, args)
+            for specs in per_seed for spec in specs.values()]
+
+
+def evaluate_model(spec, label: str, profile, args, perceptual) -> dict:
+    """One row per run: its test frames' metrics, mean/std over the frames."""
+    run = finished_run(spec, args.work)
     result = evaluate_test(run.run_dir, perceptual, profile.eval_frames, args.progress)
     return {
-        "subject": label, "model": model, "run": str(run.run_dir), "steps": run.config.total_steps,
+        "subject": label, "model": run.config.model, "seed": spec.seed, "run": str(run.run_dir),
+        "steps": run.config.total_steps,
         "frames": result["frames"], "resolution": result["resolution"], "background": result["background"],
         **statistics(result),
         "train_cpu_s": run.curve[-1]["cpu_s"], "train_wall_s": run.curve[-1]["wall_s"],
@@ -45,47 +66,82 @@ def evaluate_model(subject_dir: Path, label: str, model: str, profile, args, per
 
 
 def plot(rows: list[dict], metrics: list[str], path: Path) -> Path:
-    """One panel per metric: mean +- std (error bars) per subject and model."""
+    """One panel per metric: per subject and model, each seed's mean over the test frames (dots)
+    and their mean ± std over seeds (bar)."""
     figure, axes = output.new_figure(len(metrics), width_per_panel=2.6)
-    labels = [f"{row['subject']}\n{row['model']}" for row in rows]
+    groups = sorted({(row["subject"], row["model"]) for row in rows}, key=lambda g: (g[0], MODELS.index(g[1])))
     for axis, name in zip(axes, metrics):
-        for x, row in enumerate(rows):
-            axis.errorbar(x, row["mean"][name], yerr=row["std"][name], fmt="o", capsize=4,
-                          color=output.MODEL_COLOURS[row["model"]])
-        axis.set_xticks(range(len(rows)), labels, fontsize=7)
-        axis.set_xlim(-0.5, len(rows) - 0.5)
-        axis.set_title(f"{name.upper()} (mean ± std over test frames)", fontsize=8)
+        for x, (subject, model) in enumerate(groups):
+            values = [row["mean"][name] for row in rows if (row["subject"], row["model"]) == (subject, model)]
+            spread = seeds.across_seeds(values)
+            colour = output.MODEL_COLOURS[model]
+            axis.plot([x] * len(values), values, ".", color=colour, alpha=0.6)
+            axis.errorbar(x + 0.15, spread["mean"], yerr=spread["std"], fmt="o", capsize=4, color=colour)
+        axis.set_xticks(range(len(groups)), [f"{s}\n{m}" for s, m in groups], fontsize=7)
+        axis.set_xlim(-0.5, len(groups) - 0.5)
+        axis.set_title(f"{name.upper()} (seeds; mean ± std)", fontsize=8)
     figure.tight_layout()
     return output.save_figure(figure, path)
 
 
-def run(args: argparse.Namespace) -> int:
+def summarise(rows: list[dict], names: list[str]) -> list[dict]:
+    """Per subject: each model's mean ± std over seeds and the paired blend − concatenate differences."""
+    summaries = []
+    for subject in dict.fromkeys(row["subject"] for row in rows):
+        per_model = {m: sorted((r for r in rows if (r["subject"], r["model"]) == (subject, m)), key=lambda r: r["seed"])
+                     for m in MODELS}
+        summaries.append({
+            "subject": subject,
+            "models": {m: {n: seeds.across_seeds([r["mean"][n] for r in per_model[m]]) for n in names} for m in MODELS},
+            "blend_minus_concatenate": {n: seeds.paired_difference([r["mean"][n] for r in per_model["blend"]],
+                                                                   [r["mean"][n] for r in per_model["concatenate"]])
+                                        for n in names},
+        })
+    return summaries
 
+
+def run(args: argparse.Namespace) -> int:
     profile = output.setup(args)
+    output.prepare(profile, args, needs(profile, args))
     perceptual = load_perceptual_metric()
-    subjects = [(f"synthetic {profile.subject}", synthetic_subject(profile.subject, args.work))]
-    if args.real is not None:
-        subjects.append((f"real {args.real.name}", args.real))
-    rows = [evaluate_model(path, label, model, profile, args, perceptual) for label, path in subjects
-            for model in MODELS]
+    rows = [evaluate_model(spec, label, profile, args, perceptual) for label, per_seed in subject_specs(profile, args)
+            for specs in per_seed for spec in specs.values()]
     metrics = [*PLOTTED_METRICS, *([perceptual.label] if perceptual is not None else [])]
     plot(rows, metrics, args.out / f"{CLAIM}.png")
     result = output.write_result(args, CLAIM, {
         "perceptual_metric": getattr(perceptual, "label", None),
-        "std": "sample standard deviation over test frames (ddof=1)",
-        "rows": rows,
+        "std": "rows: sample std over test frames; summaries: sample std over seeds (ddof=1)",
+        "rows": rows, "summaries": summarise(rows, list(rows[0]["mean"])),
+        "paper": {"source": TABLE2_SOURCE, "values": TABLE2},
     })
     print(markdown(result))
     return 0
 
 
+def paper_cell(method: str, name: str) -> str:
+    """The paper's 'mean (std)' for a metric; its perceptual metric is LPIPS, named when ours differs."""
+    key = "lpips" if "lpips" in name.lower() else name
+    values = TABLE2[method].get(key)
+    if values is None:
+        return ""
+    prefix = "LPIPS " if key == "lpips" and name != "LPIPS" else ""
+    return f"{prefix}{values[0]:.4g} ({values[1]:.2g})"
+
+
 def markdown(result: dict) -> str:
-    """The table as markdown: mean ± std per metric."""
+    """Per subject: each model over seeds, the paired differences, and the paper's rows."""
     names = list(result["rows"][0]["mean"])
-    header = ["subject", "model", "steps", "frames", *[name.upper() for name in names]]
-    rows = [[row["subject"], row["model"], row["steps"], row["frames"],
-             *[f"{row['mean'][n]:.4g} ± {row['std'][n]:.2g}" for n in names]] for row in result["rows"]]
-    return output.markdown_table(header, rows)
+    header = ["subject", "model", "seeds", *[name.upper() for name in names]]
+    rows = []
+    for summary in result["summaries"]:
+        for model in MODELS:
+            rows.append([summary["subject"], model, len(result["seeds"]),
+                         *[seeds.format_spread(summary["models"][model][n]) for n in names]])
+        rows.append([summary["subject"], "blend − concatenate, per seed", len(result["seeds"]),
+                     *[seeds.format_difference(summary["blend_minus_concatenate"][n], 4) for n in names]])
+    for method, label in (("ours", "paper: NeRFBlendShape"), ("nerface", "paper: NerFACE (concatenate-style)")):
+        rows.append(["real videos (paper)", label, "", *[paper_cell(method, n) for n in names]])
+    return f"{output.markdown_table(header, rows)}\n\nPaper values: {result['paper']['source']}."
 
 
 if __name__ == "__main__":

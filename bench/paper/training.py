@@ -5,10 +5,15 @@ Every run is trained in chunks through the public ``Trainer``; after each chunk 
 as wall clock and as this process's CPU time (all threads): on a shared machine the wall clock is
 inflated by other jobs, the CPU time much less.
 
-Run folders are named after the subject and the whole config (``nbskit.train.run.run_folder``),
-so two claims that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share
-it: the second finds ``paper_curve.json`` and trains nothing. Every run also keeps its checkpoint
-from the start of stage 3, from which Fig. 12 branches a run without the perceptual loss.
+Run folders are named after the subject and the whole config (``nbskit.train.run.run_folder``)
+inside a folder named after the code version (``bench.provenance.code_version``), so two claims
+that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share it — the second
+finds ``paper_curve.json`` and trains nothing — while a change to the code never reuses a run, or
+the metrics cached beside it, made by other code. Synthetic subjects are keyed the same way by the
+code that makes them. Every run also keeps its checkpoint from the start of stage 3, from which
+Fig. 12 branches a run without the perceptual loss. The curves are measured on the subject's
+validation frames when it has them (``Trainer.eval_frames``); test frames are left for the
+reported numbers.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import write_json
+from bench.provenance import code_version
 from nbskit.train.checkpoint import CHECKPOINT_FILE
 from nbskit.train.presets import TrainConfig
 
 CURVE_FILE = "paper_curve.json"
 SNAPSHOT_NAME = "step_{step}.pt"  # under checkpoints/
 SUBJECT_SEED = 0
+# What a synthetic subject depends on: its generator, the subject format, head models and cameras.
+SUBJECT_CODE_PATHS = ("nbskit/data", "nbskit/face", "nbskit/geometry", "data")
 
 
 @dataclass
@@ -54,28 +62,41 @@ class BenchRun:
         return last["wall_s"] / max(last["step"], 1)
 
 
-def bench_config(profile, trend: bool = False, **overrides) -> TrainConfig:
-    """The profile's training config (main or trend subject's) with ``overrides`` (e.g. model='concatenate')."""
-    from nbskit.train.presets import make_config
-
-    preset, schedule = (profile.trend_preset, profile.trend_schedule) if trend else (profile.preset, profile.schedule)
-    return make_config(preset, {**schedule, **overrides})
-
-
 def synthetic_subject(preset: str, work: Path) -> Path:
-    """``work/subjects/synthetic_<preset>_seed0``, synthesised on first use (same bytes every time)."""
+    """``work/subjects/synthetic_<preset>_seed0_<code version>``, synthesised on first use (same
+    bytes every time for the same code)."""
     from nbskit.data.synthetic import synthesize_subject
 
-    root = Path(work) / "subjects" / f"synthetic_{preset}_seed{SUBJECT_SEED}"
+    version = code_version(paths=SUBJECT_CODE_PATHS)
+    root = Path(work) / "subjects" / f"synthetic_{preset}_seed{SUBJECT_SEED}_{version}"
     if not (root / "transforms.json").is_file():  # written last: its presence means complete
         synthesize_subject(root, preset, seed=SUBJECT_SEED, progress=False)
     return root
 
 
-def run_directory(subject_dir: Path, config: TrainConfig, work: Path) -> Path:
+def runs_root(work: Path, version: str) -> Path:
+    """``work/runs/<code version>``: the runs made by one version of the code."""
+    return Path(work) / "runs" / version
+
+
+def run_directory(subject_dir: Path, config: TrainConfig, runs: Path) -> Path:
+    """``runs/<subject>_<preset>_<model>_<policy>_<config hash>`` (``runs`` from ``runs_root``)."""
     from nbskit.train.run import run_folder
 
-    return run_folder(subject_dir, config, Path(work) / "runs")
+    return run_folder(subject_dir, config, runs)
+
+
+def finished_run(spec, work: Path) -> BenchRun:
+    """The run of a ``bench.paper.jobs.RunSpec`` that ``bench.paper.executors`` has trained."""
+    config = spec.config()
+    return load_bench_run(run_directory(Path(spec.subject_dir), config, runs_root(work, spec.code_version)), config)
+
+
+def load_bench_run(run_dir: Path, config: TrainConfig) -> BenchRun:
+    """A finished run (its curve file written) back as a BenchRun."""
+    from nbskit.train.checkpoint import read_json
+
+    return BenchRun(Path(run_dir), config, read_json(Path(run_dir) / CURVE_FILE))
 
 
 def evaluation_steps(config: TrainConfig, points: int) -> list[int]:
@@ -91,23 +112,23 @@ def measure(trainer, regions, frames: int) -> dict:
     return {key: float(np.nanmean([v[key] for v in values])) for key in values[0]}
 
 
-def train_with_curve(subject_dir: Path, config: TrainConfig, work: Path, curve_points: int, curve_frames: int,
+def train_with_curve(subject_dir: Path, config: TrainConfig, runs: Path, curve_points: int, curve_frames: int,
                      start_from: Path | None = None, start_curve: list[dict] | None = None,
                      progress: bool = False) -> BenchRun:
     """Train ``config`` on the subject (or reuse the finished run) and return it with its curve.
 
     Args:
+        runs: the folder of this code version's runs (``runs_root``).
         start_from: a checkpoint file to continue from (a branch); ``start_curve`` is the curve up to it.
         progress: tqdm bars of the trainer.
     """
     from nbskit.data.subject import Subject
-    from nbskit.train.checkpoint import read_json
     from nbskit.train.region_metrics import FaceRegions
     from nbskit.train.trainer import Trainer
 
-    run_dir = run_directory(subject_dir, config, work)
+    run_dir = run_directory(subject_dir, config, runs)
     if (run_dir / CURVE_FILE).is_file():
-        return BenchRun(run_dir, config, read_json(run_dir / CURVE_FILE))
+        return load_bench_run(run_dir, config)
     subject = Subject.load(subject_dir)
     trainer = Trainer(subject, config, run_dir, progress=progress)
     regions = FaceRegions(subject, trainer.eval_frames)
@@ -142,7 +163,7 @@ def snapshot_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / Path(CHECKPOINT_FILE).parent / SNAPSHOT_NAME.format(step=step)
 
 
-def branch_at_stage3(parent: BenchRun, child_config: TrainConfig, subject_dir: Path, work: Path,
+def branch_at_stage3(parent: BenchRun, child_config: TrainConfig, subject_dir: Path, runs: Path,
                      curve_points: int, curve_frames: int, progress: bool = False) -> BenchRun:
     """``child_config`` trained from the parent's checkpoint at the start of stage 3 (same steps before it).
 
@@ -154,5 +175,5 @@ def branch_at_stage3(parent: BenchRun, child_config: TrainConfig, subject_dir: P
     snapshot = snapshot_path(parent.run_dir, parent.config.stage3_start)
     if not snapshot.is_file():
         raise FileNotFoundError(f"{snapshot} not found: the parent run was not trained by bench.paper")
-    return train_with_curve(subject_dir, child_config, work, curve_points, curve_frames,
+    return train_with_curve(subject_dir, child_config, runs, curve_points, curve_frames,
                             start_from=snapshot, start_curve=parent.curve, progress=progress)

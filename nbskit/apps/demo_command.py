@@ -40,31 +40,47 @@ def driver_subject(cache: Path, target: Path) -> Path:
     return root
 
 
+def train_demo_run(subject, config, run_dir: Path, progress: bool) -> None:
+    """Train (or finish) the demo's run; an earlier demo run is continued only if it is the same run."""
+    from nbskit.train import run_guard
+    from nbskit.train.trainer import Trainer
+
+    stored = run_guard.existing_run(run_dir)
+    if stored is not None:
+        run_guard.check_same_subject(stored, subject, run_dir)
+        run_guard.check_unchanged(run_guard.stored_config(stored, run_dir), None, config.to_dict(), run_dir)
+    trainer = Trainer(subject, config, run_dir, progress=progress)
+    trainer.resume()
+    trainer.fit()
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from nbskit.apps import gallery, reenact, render, video
     from nbskit.apps.head_mesh import head_mesh
+    from nbskit.data.folders import describe_entries
     from nbskit.data.subject import Subject
     from nbskit.data.synthetic import default_subject
+    from nbskit.errors import UserError
     from nbskit.geometry.mesh import export_mesh, mesh_figure
     from nbskit.train.evaluate import evaluate_run, format_table, write_metrics
     from nbskit.train.perceptual import load_perceptual
     from nbskit.train.presets import make_config
     from nbskit.train.run import load_run
-    from nbskit.train.trainer import Trainer
 
     clock = time.perf_counter()
     out, progress = args.out, not args.quiet
     preset = args.preset or ("gpu" if torch.cuda.is_available() else "cpu")
+    config, run_dir = make_config(preset, args.overrides), out / "run"
+    if out.is_dir() and any(out.iterdir()) and not (run_dir / "config.json").is_file():
+        raise UserError(f"--out {out} holds files that are not an earlier demo ({describe_entries(out)}); "
+                        "choose a new or empty folder")
     print(f"[1/6] synthetic subject (cached in {args.cache})")
     subject_dir = default_subject(args.cache)
     driver_dir = driver_subject(args.cache, subject_dir)
     print(f"[2/6] training with the {preset!r} preset")
-    run_dir = out / "run"
-    trainer = Trainer(Subject.load(subject_dir), make_config(preset, args.overrides), run_dir, progress=progress)
-    trainer.resume()
-    trainer.fit()
+    train_demo_run(Subject.load(subject_dir), config, run_dir, progress)
     trained = load_run(run_dir)
     print("[3/6] evaluating the held-out test frames")
     perceptual = load_perceptual()

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from nbskit.errors import UserError
+
+
+class UnknownExpression(UserError, KeyError):
+    """An expression name the subject does not have."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class BadAssignment(UserError, ValueError):
+    """A NAME=VALUE item that does not parse to a finite number."""
 
 
 def expression_index(names: list[str], name: str) -> int:
     if name not in names:
-        raise KeyError(f"unknown expression {name!r}; this subject has: {', '.join(names)}")
+        raise UnknownExpression(f"unknown expression {name!r}; this subject has: {', '.join(names)}")
     return names.index(name)
 
 
@@ -29,8 +44,12 @@ def parse_assignments(items: list[str]) -> dict[str, float]:
     """['jawOpen=0.8', ...] -> {'jawOpen': 0.8} (for the command line)."""
     result = {}
     for item in items:
-        name, _, value = item.partition("=")
-        if not _:
-            raise ValueError(f"expected NAME=VALUE, got {item!r}")
-        result[name] = float(value)
+        name, _, text = item.partition("=")
+        try:
+            value = float(text) if _ and name else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise BadAssignment(f"expected NAME=VALUE with a finite number, got {item!r}")
+        result[name] = value
     return result

@@ -14,14 +14,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nbskit.apps.render import render_expression
-from nbskit.data.subject import Subject
+from nbskit.data.subject import Subject, SubjectError
 from nbskit.train.dataset import scaled_intrinsics
 from nbskit.train.run import TrainedRun
 
 
 def check_expression_names(run: TrainedRun, driver: Subject) -> None:
     if list(driver.expression_names) != run.expression_names:
-        raise ValueError(
+        raise SubjectError(
             f"{driver.root}: expression names differ from the trained subject's "
             f"({len(driver.expression_names)} vs {len(run.expression_names)}); both must use the same blendshape model"
         )

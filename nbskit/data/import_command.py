@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
+from nbskit.data import validate
+from nbskit.data.folders import require_new_folder
 from nbskit.data.official import DEFAULT_AABB, PAPER_TEST_FRAMES, import_official
-from nbskit.data.subject import SubjectError
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {value}")
-    return value
+from nbskit.options import finite_number, whole_number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,14 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     official.add_argument("out", help="subject folder to create")
     official.add_argument(
         "--test-frames",
-        type=non_negative_int,
+        type=whole_number(0),
         default=PAPER_TEST_FRAMES,
         help=f"trailing frames held out for testing (default {PAPER_TEST_FRAMES}, as in the paper; "
         "reduced to half the frames for small folders)",
     )
     official.add_argument(
         "--aabb",
-        type=float,
+        type=finite_number(),
         nargs=6,
         metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"),
         help=f"head box in the dataset's units (default: the authors' cube, half-size {DEFAULT_AABB[1][0]:.4f})",
@@ -43,12 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    aabb = DEFAULT_AABB if args.aabb is None else (args.aabb[:3], args.aabb[3:])
-    try:
-        report = import_official(args.src, args.out, test_frames=args.test_frames, aabb=aabb)
-    except SubjectError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    aabb = DEFAULT_AABB if args.aabb is None else validate.aabb([args.aabb[:3], args.aabb[3:]], "--aabb")
+    src = Path(args.src)
+    require_new_folder(args.out, src.parent if src.name == "transforms.json" else src)
+    report = import_official(args.src, args.out, test_frames=args.test_frames, aabb=aabb)
     for note in report.notes:
         print(f"note: {note}")
     print(f"imported {report.num_train} train + {report.num_test} test frames into {report.subject.root}")

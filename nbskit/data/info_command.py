@@ -1,11 +1,10 @@
-"""``nbskit info SUBJECT``: validate a subject folder and print its summary."""
+"""``nbskit info SUBJECT``: validate a subject folder (decoding every image) and print its summary."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from nbskit.data.subject import Subject, SubjectError
+from nbskit.data.subject import Subject
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,15 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-check-files",
         dest="check_files",
         action="store_false",
-        help="skip checking that every image and mask exists with the right size",
+        help="skip checking that every image and mask exists, decodes and has the right size",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        subject = Subject.load(args.subject, check_files=args.check_files)
-    except SubjectError as err:
-        print(f"invalid subject: {err}", file=sys.stderr)
-        return 1
+    subject = Subject.load(args.subject, check_files=args.check_files)
+    if args.check_files:
+        subject.check_pixels()
     print(subject.describe())
     return 0

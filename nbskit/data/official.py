@@ -106,6 +106,9 @@ def import_official(
     if src_json.is_dir():
         src_json = src_json / TRANSFORMS_FILE
     src_root, out = src_json.parent, Path(out).resolve()
+    if out == src_root:
+        raise SubjectError(f"{out}: the output folder is the released folder itself; its {TRANSFORMS_FILE} "
+                           "would be overwritten. Choose a new folder")
     data = _read_json(src_json)
     get = functools.partial(validate.require, data, source=src_json)
     intrinsics = parse_intrinsics(get, src_json, focal_keys=("fx", "fy"))

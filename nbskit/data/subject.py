@@ -9,13 +9,16 @@ A subject folder holds one monocular video, already tracked::
       background.png     optional static background (else white)
       landmarks.npy      optional float32 [N_frames, M, 2] pixel positions (x, y)
       depth/00000.png    optional 16-bit depth; value * depth_scale = depth (0 = no surface)
+      ignore/00000.png   optional 8-bit: 255 = pixel to leave out of training (a hand in front of
+                         the face), 0 = use it; frames without one ignore nothing
 
 ``transforms.json`` keys: ``w, h, fl_x, fl_y, cx, cy`` (pixels), ``aabb`` ([[min xyz], [max xyz]],
 world units), ``expression_names`` (K names), ``camera_convention`` ("opengl"),
 optional ``background_path`` and ``depth_scale``, and ``frames``: a list of objects with
 ``file_path``, ``mask_path``, ``transform_matrix`` (4x4 camera-to-world, OpenGL axes: x right,
 y up, camera looks down -z), ``expression`` (K numbers), ``split`` ("train" | "val" | "test"),
-and optionally ``face_box`` / ``mouth_box`` ([x0, y0, x1, y1] pixels) and ``depth_path``.
+and optionally ``face_box`` / ``mouth_box`` ([x0, y0, x1, y1] pixels), ``depth_path`` and
+``ignore_path``.
 Any other top-level key is kept in :attr:`Subject.extra` (e.g. how a synthetic subject was made).
 """
 
@@ -31,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nbskit.data import validate
+from nbskit.data import pixels, validate
 from nbskit.data.validate import SPLITS, SubjectError
 from nbskit.geometry.intrinsics import Intrinsics
 
@@ -43,6 +46,7 @@ BACKGROUND_FILE = "background.png"
 IMAGES_DIR = "images"
 MASKS_DIR = "masks"
 DEPTH_DIR = "depth"
+IGNORE_DIR = "ignore"
 # Decoded frames kept per subject. Random-ray training touches every frame, so a large cache
 # would only hold memory; a small one makes notebooks that revisit a few frames instant.
 IMAGE_CACHE_SIZE = 32
@@ -65,6 +69,7 @@ class FrameRecord:
     expression: float32 [K] coefficients.
     face_box, mouth_box: optional (x0, y0, x1, y1) pixels, used by the patch sampler.
     depth_path: optional 16-bit PNG, see :meth:`Subject.load_depth`.
+    ignore_path: optional 8-bit PNG of pixels to leave out of training, see :meth:`Subject.load_ignore`.
     """
 
     file_path: str
@@ -75,6 +80,7 @@ class FrameRecord:
     face_box: tuple[float, float, float, float] | None = None
     mouth_box: tuple[float, float, float, float] | None = None
     depth_path: str | None = None
+    ignore_path: str | None = None
 
 
 @dataclass(eq=False)
@@ -187,8 +193,23 @@ class Subject:
         for index, frame in enumerate(self.frames):
             validate.image_size(self.path(frame.file_path), size, source, index, "file_path")
             validate.image_size(self.path(frame.mask_path), size, source, index, "mask_path")
+            for optional in ("depth_path", "ignore_path"):
+                if getattr(frame, optional) is not None:
+                    validate.image_size(self.path(getattr(frame, optional)), size, source, index, optional)
+
+    def check_pixels(self) -> None:
+        """Decode every image, mask, depth map and the background as training would (slow: every
+        pixel is read). Raises SubjectError naming the first file that is truncated, corrupt or of
+        an unsupported kind."""
+        if self.background_path is not None:
+            self._decode_rgb(self.background_path, None, "background_path")
+        for index, frame in enumerate(self.frames):
+            self._decode_rgb(frame.file_path, index, "file_path")
+            self._decode_mask(frame.mask_path, index)
             if frame.depth_path is not None:
-                validate.image_size(self.path(frame.depth_path), size, source, index, "depth_path")
+                self.load_depth(index)
+            if frame.ignore_path is not None:  # 8-bit grey, only 0 and 255
+                validate.binary_mask(self.path(frame.ignore_path), self.root / TRANSFORMS_FILE, index, "ignore_path")
 
     def _check_landmarks(self) -> None:
         path = self.root / LANDMARKS_FILE
@@ -249,6 +270,20 @@ class Subject:
         """float32 [H, W] in {0, 1} (1 = head)."""
         return self._read_mask(self.frames[index].mask_path, index).copy()
 
+    def load_ignore(self, index: int) -> np.ndarray:
+        """float32 [H, W] in {0, 1}: 1 where the frame's pixels are to be left out (all 0 without a mask)."""
+        frame = self.frames[index]
+        if frame.ignore_path is None:
+            return np.zeros((self.intrinsics.height, self.intrinsics.width), dtype=np.float32)
+        values = pixels.read_grey(self.path(frame.ignore_path), self._size, self.root / TRANSFORMS_FILE, index,
+                                  "ignore_path")
+        return (values >= MASK_THRESHOLD).astype(np.float32)
+
+    @property
+    def has_ignore(self) -> bool:
+        """Whether any frame has an ignore mask."""
+        return any(frame.ignore_path is not None for frame in self.frames)
+
     def background(self) -> np.ndarray:
         """float32 [H, W, 3] in [0, 1]; white when the subject has no background image."""
         if self.background_path is None:
@@ -268,23 +303,20 @@ class Subject:
         frame = self.frames[index]
         if frame.depth_path is None:
             return None
-        codes = self._read_pixels(frame.depth_path, index, "depth_path", None)  # 16-bit, kept as stored
+        codes = pixels.read_codes16(self.path(frame.depth_path), self._size, self.root / TRANSFORMS_FILE, index,
+                                    "depth_path")
         return (codes.astype(np.float64) * self.depth_scale).astype(np.float32)
 
-    def _read_pixels(self, relative: str, index: int | None, field: str, mode: str | None) -> np.ndarray:
-        """Decode one image after checking it exists at w x h; ``mode`` is a PIL mode (None: as stored)."""
-        path = self.path(relative)
-        size = (self.intrinsics.width, self.intrinsics.height)
-        validate.image_size(path, size, self.root / TRANSFORMS_FILE, index, field)
-        with Image.open(path) as image:
-            return np.asarray(image if mode is None else image.convert(mode))
-
     def _decode_rgb(self, relative: str, index: int | None, field: str) -> np.ndarray:
-        return self._read_pixels(relative, index, field, "RGB").astype(np.float32) / 255.0
+        return pixels.read_rgb(self.path(relative), self._size, self.root / TRANSFORMS_FILE, index, field)
 
     def _decode_mask(self, relative: str, index: int) -> np.ndarray:
-        values = self._read_pixels(relative, index, "mask_path", "L").astype(np.float32) / 255.0
+        values = pixels.read_grey(self.path(relative), self._size, self.root / TRANSFORMS_FILE, index, "mask_path")
         return (values >= MASK_THRESHOLD).astype(np.float32)
+
+    @property
+    def _size(self) -> tuple[int, int]:
+        return self.intrinsics.width, self.intrinsics.height
 
     # ------------------------------------------------------------------ summary
     def describe(self) -> str:
@@ -294,6 +326,7 @@ class Subject:
         low, high = self.expression_range()
         landmarks = self.landmarks()
         has_depth = sum(frame.depth_path is not None for frame in self.frames)
+        has_ignore = sum(frame.ignore_path is not None for frame in self.frames)
         lines = [
             f"subject     {self.root}",
             f"frames      {len(self.frames)} ({counts})",
@@ -303,6 +336,7 @@ class Subject:
             f"background  {self.background_path or 'none (white)'}",
             f"landmarks   {'none' if landmarks is None else f'{landmarks.shape[1]} per frame'}",
             f"depth       {has_depth} of {len(self.frames)} frames",
+            f"ignore      {has_ignore} of {len(self.frames)} frames have pixels left out of training",
             f"K           {self.num_expressions} expressions; training range [min, max]:",
         ]
         width = max(len(name) for name in self.expression_names)
@@ -381,13 +415,15 @@ class SubjectWriter:
         mouth_box=None,
         landmarks: np.ndarray | None = None,
         depth: np.ndarray | None = None,
+        ignore: np.ndarray | None = None,
     ) -> int:
         """Write one frame's pixels and remember its record. Returns the frame index.
 
         image: [H, W, 3] float in [0, 1] or uint8.  mask: [H, W] bool/float/uint8 (>= half = head).
         c2w: [4, 4] rigid camera-to-world (OpenGL).  expression: [K].  split: train/val/test.
         landmarks: [M, 2] pixels (all frames or none).  depth: [H, W] along the viewing axis,
-        non-finite or <= 0 where there is no surface.
+        non-finite or <= 0 where there is no surface.  ignore: [H, W] like ``mask``, pixels to leave
+        out of training (no file is written when none is set).
         """
         if self._closed:
             raise RuntimeError(f"SubjectWriter for {self.root} is already closed")
@@ -412,8 +448,12 @@ class SubjectWriter:
             num_points = self._landmarks[0].shape[0] if self._landmarks else None  # M is set by frame 0
             landmarks = validate.finite_array(landmarks, (num_points, 2), source, index, "landmarks")
         depth_codes = None if depth is None else self._depth_codes(depth, index)
+        ignore8 = None if ignore is None else _as_mask8(ignore, self._image_shape, source, index, "ignore")
 
         # Everything is checked: only now touch the disk and the frame list.
+        if ignore8 is not None and ignore8.any():
+            record.ignore_path = f"{IGNORE_DIR}/{index:05d}.png"
+            save_png(self.root / record.ignore_path, ignore8)
         if depth_codes is not None:
             record.depth_path = f"{DEPTH_DIR}/{index:05d}.png"
             save_png(self.root / record.depth_path, depth_codes)
@@ -505,12 +545,12 @@ def _as_rgb8(image, shape: tuple[int, int], source, index, field: str) -> np.nda
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _as_mask8(mask, shape: tuple[int, int], source, index) -> np.ndarray:
+def _as_mask8(mask, shape: tuple[int, int], source, index, field: str = "mask") -> np.ndarray:
     """bool, float [0, 1] or uint8 [H, W] -> uint8 {0, 255}."""
     mask = np.asarray(mask)
     if mask.shape != shape:
         raise validate.fail(
-            source, index, "mask", f"expected shape {list(shape)} (h, w), got {list(mask.shape)}"
+            source, index, field, f"expected shape {list(shape)} (h, w), got {list(mask.shape)}"
         )
     values = mask.astype(np.float32) / 255.0 if mask.dtype == np.uint8 else mask.astype(np.float32)
     return np.where(values >= MASK_THRESHOLD, MASK_ON, 0).astype(np.uint8)
@@ -562,7 +602,9 @@ def _parse_header(data: dict, source: Path) -> dict:
 
 def _parse_frame(raw, index: int, num_expressions: int, source: Path) -> FrameRecord:
     get = functools.partial(validate.require, raw, source=source, frame=index)
-    depth_path = raw.get("depth_path") if isinstance(raw, dict) else None
+    optional = {key: raw.get(key) if isinstance(raw, dict) else None for key in ("depth_path", "ignore_path")}
+    optional = {key: None if value is None else validate.relative_path(value, source, index, key)
+                for key, value in optional.items()}
     return FrameRecord(
         file_path=validate.relative_path(get("file_path"), source, index, "file_path"),
         mask_path=validate.relative_path(get("mask_path"), source, index, "mask_path"),
@@ -575,9 +617,7 @@ def _parse_frame(raw, index: int, num_expressions: int, source: Path) -> FrameRe
         split=validate.split(get("split"), source, index),
         face_box=validate.pixel_box(raw.get("face_box"), source, index, "face_box"),
         mouth_box=validate.pixel_box(raw.get("mouth_box"), source, index, "mouth_box"),
-        depth_path=None
-        if depth_path is None
-        else validate.relative_path(depth_path, source, index, "depth_path"),
+        **optional,
     )
 
 
@@ -589,7 +629,8 @@ def _frame_to_json(frame: FrameRecord) -> dict:
         "expression": np.asarray(frame.expression, dtype=np.float32).tolist(),
         "split": frame.split,
     }
-    optional = {"face_box": frame.face_box, "mouth_box": frame.mouth_box, "depth_path": frame.depth_path}
+    optional = {"face_box": frame.face_box, "mouth_box": frame.mouth_box, "depth_path": frame.depth_path,
+                "ignore_path": frame.ignore_path}
     for key, value in optional.items():
         if value is not None:
             entry[key] = [float(v) for v in value] if key.endswith("_box") else value
@@ -604,7 +645,7 @@ def _check_frame_set(frames: list[FrameRecord], root: Path, source: Path, depth_
         )
     owner: dict[str, tuple[int, str]] = {}
     for index, frame in enumerate(frames):
-        for field_name in ("file_path", "mask_path", "depth_path"):
+        for field_name in ("file_path", "mask_path", "depth_path", "ignore_path"):
             relative = getattr(frame, field_name)
             if relative is None:
                 continue

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nbskit.errors import UserError
+
 SPLITS = ("train", "val", "test")
 CAMERA_CONVENTION = "opengl"
 # A tracked or synthesised camera rotation is orthonormal to float32 round-off; 1e-3 still
@@ -22,7 +24,7 @@ CAMERA_CONVENTION = "opengl"
 RIGID_TOLERANCE = 1e-3
 
 
-class SubjectError(ValueError):
+class SubjectError(UserError, ValueError):
     """A subject folder (or a value written into one) breaks the format."""
 
 
@@ -172,3 +174,18 @@ def image_size(path: Path, expected_size: tuple[int, int], source, frame: int | 
             f"expected an image of w x h = {expected_size[0]} x {expected_size[1]} (from w/h), "
             f"got {size[0]} x {size[1]} in {path}",
         )
+
+
+def binary_mask(path: Path, source, frame: int | None, field: str) -> None:
+    """The image at ``path`` is 8-bit single-channel with only the values 0 and 255."""
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            values = np.unique(np.asarray(image)) if mode == "L" else None
+    except (OSError, SyntaxError) as err:
+        raise fail(source, frame, field, f"cannot read image {path}: {err}") from None
+    if mode != "L":
+        raise fail(source, frame, field, f"expected an 8-bit single-channel image (mode L), got mode {mode} in {path}")
+    stray = [int(v) for v in values if v not in (0, 255)]
+    if stray:
+        raise fail(source, frame, field, f"expected only the values 0 and 255, found {stray[:5]} in {path}")

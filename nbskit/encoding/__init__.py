@@ -6,13 +6,17 @@
 - :class:`BlendedHashGrid` — the learnable mean + basis tables with coefficient clamping.
 - :func:`sh_encode` — degree-4 real spherical harmonics of view directions.
 
-Backends (``torch`` reference, compiled ``cpu``/``cuda``) are chosen in :mod:`.backends`.
+Layout: :mod:`.config` and the torch references (:mod:`.hashgrid`, :mod:`.blended`) import no
+dispatch; :mod:`.backends` registers them (and the compiled ``cpu``/``cuda`` of ``nbskit_cuda``);
+:mod:`.dispatch` holds the public functions that choose among them; :mod:`.blended_grid` the module.
 """
 
 from .backends import EncoderBackendError, available_encoder_backends, register_encoder_backend
-from .blended import BlendedHashGrid, blend_tables, encode_blended
+from .blended import blend_tables
+from .blended_grid import BlendedHashGrid
 from .config import HashGridConfig
-from .hashgrid import corner_loads, grid_index, hash_encode, level_rows_and_weights
+from .dispatch import encode_blended, hash_encode
+from .hashgrid import corner_loads, grid_index, level_rows_and_weights
 from .sh import SH_OUTPUT_DIM, sh_encode
 
 __all__ = [

@@ -27,13 +27,18 @@ import torch
 
 from nbskit._backend_registry import Backend, BackendRegistry
 
+from .blended import encode_blended_torch
+from .hashgrid import hash_encode_torch
+from .row_sparse_adam import row_sparse_adam_step_torch
+
 # Modules that register compiled backends on import (owned by the compiled core).
 COMPILED_BACKEND_MODULES = ("nbskit_cuda.encoding_backend",)
 
 REFERENCE_BACKEND = "torch"
 HASH_ENCODE = "hash_encode"
 ENCODE_BLENDED = "encode_blended"
-OPERATIONS = (HASH_ENCODE, ENCODE_BLENDED)
+ROW_SPARSE_ADAM_STEP = "row_sparse_adam_step"
+OPERATIONS = (HASH_ENCODE, ENCODE_BLENDED, ROW_SPARSE_ADAM_STEP)
 
 
 class EncoderBackendError(RuntimeError):
@@ -48,24 +53,27 @@ class EncoderBackend(Backend):
         hash_encode: ``f(x, tables, frame, config) -> [N, L*F]`` or None.
         encode_blended: ``f(x, tables, coefficients, frame, config) -> [N, L*F]`` or None; when
             None but ``hash_encode`` exists, blending runs in torch and the lookup here.
+        row_sparse_adam_step: ``f(param, grad, exp_avg, exp_avg_sq, beta1, beta2, eps, step_size,
+            bias_correction2_sqrt) -> rows updated`` (one lazy-Adam step on a table) or None.
     """
 
     hash_encode: Callable | None = None
     encode_blended: Callable | None = None
+    row_sparse_adam_step: Callable | None = None
 
     def implements(self, operation: str) -> bool:
-        if operation == HASH_ENCODE:
-            return self.hash_encode is not None
-        return self.encode_blended is not None or self.hash_encode is not None
+        if operation == ENCODE_BLENDED:
+            return self.encode_blended is not None or self.hash_encode is not None
+        return getattr(self, operation) is not None
 
 
 def _register_reference() -> None:
-    # Imported here: those modules import this one for dispatch.
-    from .blended import encode_blended_torch
-    from .hashgrid import hash_encode_torch
-
     register_encoder_backend(
-        REFERENCE_BACKEND, hash_encode=hash_encode_torch, encode_blended=encode_blended_torch, priority=0
+        REFERENCE_BACKEND,
+        hash_encode=hash_encode_torch,
+        encode_blended=encode_blended_torch,
+        row_sparse_adam_step=row_sparse_adam_step_torch,
+        priority=0,
     )
 
 
@@ -75,15 +83,26 @@ _REGISTRY: BackendRegistry[EncoderBackend] = BackendRegistry(
 
 
 def register_encoder_backend(
-    name: str, *, hash_encode: Callable | None = None, encode_blended: Callable | None = None, **options
+    name: str,
+    *,
+    hash_encode: Callable | None = None,
+    encode_blended: Callable | None = None,
+    row_sparse_adam_step: Callable | None = None,
+    **options,
 ) -> EncoderBackend:
-    """Add (or replace) a backend. At least one of ``hash_encode``/``encode_blended`` is required.
+    """Add (or replace) a backend providing at least one of the :data:`OPERATIONS`.
 
     ``options``: ``is_available``, ``why_unavailable``, ``priority``, ``devices``, ``dtypes`` (see
     :class:`nbskit._backend_registry.Backend`; by default always available, priority 0, any device
     and dtype).
     """
-    return _REGISTRY.register(name, hash_encode=hash_encode, encode_blended=encode_blended, **options)
+    return _REGISTRY.register(
+        name,
+        hash_encode=hash_encode,
+        encode_blended=encode_blended,
+        row_sparse_adam_step=row_sparse_adam_step,
+        **options,
+    )
 
 
 # All registered backends by name (loads the compiled ones if present), whether one can run here
@@ -104,7 +123,7 @@ def available_encoder_backends(
 def select_encoder_backend(
     operation: str, backend: str | None, device: torch.device, dtype: torch.dtype
 ) -> EncoderBackend:
-    """The backend that runs ``operation`` (``"hash_encode"`` or ``"encode_blended"``)."""
+    """The backend that runs ``operation`` (one of :data:`OPERATIONS`)."""
     if operation not in OPERATIONS:
         raise ValueError(f"unknown encoder operation {operation!r}; expected one of {OPERATIONS}")
     return _REGISTRY.select(operation, backend, device, dtype)

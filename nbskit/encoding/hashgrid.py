@@ -1,5 +1,8 @@
 """Multi-resolution hash encoding: the readable PyTorch reference (docs/architecture.md, “Hash encoding”).
 
+Nothing here dispatches: :func:`nbskit.encoding.hash_encode` (in :mod:`.dispatch`) picks a backend,
+of which :func:`hash_encode_torch` is the reference.
+
 For each level l a sample x in [0,1]^3 is scaled onto a grid (``pos = x * scale_l + 0.5``), the
 8 corners of its cell are turned into table rows (dense index on coarse levels, a uint32 XOR hash
 on fine ones), and their features are blended with trilinear weights. The levels are concatenated.
@@ -14,7 +17,6 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from .backends import HASH_ENCODE, select_encoder_backend
 from .config import SPATIAL_DIMS, HashGridConfig
 
 # Per-axis multipliers of the spatial hash (the first is 1: x passes through unchanged).
@@ -23,46 +25,27 @@ UINT32_MASK = 0xFFFFFFFF
 CORNERS_PER_CELL = 2**SPATIAL_DIMS
 
 
-def hash_encode(
-    x: torch.Tensor,
-    tables: torch.Tensor,
-    frame: torch.Tensor,
-    config: HashGridConfig,
-    backend: str | None = None,
-) -> torch.Tensor:
-    """Encode points with per-sample tables.
-
-    Args:
-        x: [N, 3] positions in [0, 1]^3 (samples outside encode to zeros).
-        tables: [B, total_entries, F] one (already blended) table per frame.
-        frame: [N] integer index into ``tables`` for each sample.
-        config: the grid layout the tables follow.
-        backend: force ``"torch"``, ``"cpu"``, ``"cuda"``...; None picks the fastest available.
-
-    Returns:
-        [N, L*F] features, level-major (level 0 features first). Differentiable in ``tables``,
-        and in ``x`` when ``x`` requires a gradient (camera refinement; computed in torch).
-    """
-    check_encode_inputs(x, tables, frame, config)
-    entry = select_encoder_backend(HASH_ENCODE, backend, x.device, tables.dtype)
-    if not x.requires_grad:
-        return entry.hash_encode(x, tables, frame, config)
-    from .position_gradient import attach_position_gradient  # it builds on this module
-
-    return attach_position_gradient(x, entry.hash_encode(x.detach(), tables, frame, config), tables, frame, config)
-
-
 def hash_encode_torch(
     x: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor, config: HashGridConfig
 ) -> torch.Tensor:
-    """The torch backend of :func:`hash_encode` (inputs already checked)."""
-    num_tables = tables.shape[0]
-    if frame.numel() and (int(frame.min()) < 0 or int(frame.max()) >= num_tables):
-        raise IndexError(
-            f"hash_encode: frame indices must lie in [0, {num_tables}) (one per table); "
-            f"got range [{int(frame.min())}, {int(frame.max())}]"
-        )
+    """The torch backend of :func:`nbskit.encoding.hash_encode` (inputs already checked)."""
+    check_frame_range(frame, tables.shape[0])
     return _HashEncode.apply(x, tables, frame, config)
+
+
+def check_frame_range(frame: torch.Tensor, num_tables: int) -> None:
+    """Raise an IndexError unless every index of ``frame`` [N] lies in [0, num_tables).
+
+    Reads the values, so on a GPU it waits for the device. The compiled CPU kernels raise the same
+    error themselves; the CUDA ones call this only with ``NBSKIT_CHECK_INPUTS=1``.
+    """
+    if frame.numel() == 0:
+        return
+    low, high = (int(value) for value in torch.aminmax(frame))
+    if low < 0 or high >= num_tables:
+        raise IndexError(
+            f"hash_encode: frame indices must lie in [0, {num_tables}) (one per table); got range [{low}, {high}]"
+        )
 
 
 def check_encode_inputs(

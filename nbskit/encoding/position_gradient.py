@@ -58,7 +58,7 @@ def position_gradient(x: torch.Tensor, tables: torch.Tensor, frame: torch.Tensor
         if max_resolution is not None and config.resolution(level) > max_resolution:
             break  # levels grow finer
         rows, _ = level_rows_and_weights(x_safe, frame, level, config)
-        corners = flat_tables.index_select(0, rows.reshape(-1)).to(compute_dtype).reshape(*rows.shape, -1)
+        corners = flat_tables.index_select(0, rows.reshape(-1)).to(compute_dtype).reshape(*rows.shape, config.features)
         along_corner = torch.einsum("ncf,nf->nc", corners, grad_levels[:, level])  # [N, 8]
         scale = config.scale(level)
         frac = x_safe * scale + 0.5

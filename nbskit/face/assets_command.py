@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from nbskit.errors import UserError
 from nbskit.face.ict import ICT_FILENAME, user_cache_dir
 
 UPSTREAM_ARCHIVE = "https://github.com/ICT-VGL/ICT-FaceKit/archive/refs/heads/master.zip"
@@ -32,7 +33,7 @@ NUM_RIGID_LANDMARKS = 9
 DOWNLOAD_TIMEOUT_S = 60
 
 
-class AssetError(RuntimeError):
+class AssetError(UserError, RuntimeError):
     """An asset could not be downloaded or repacked; the message says what to do instead."""
 
 
@@ -44,12 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = args.out or user_cache_dir() / ICT_FILENAME
-    try:
-        path = fetch_ict(out, url=args.url)
-    except AssetError as err:
-        print(f"nbskit assets ict: {err}")
-        return 1
-    print(f"wrote {path}")
+    print(f"wrote {fetch_ict(out, url=args.url)}")
     return 0
 
 

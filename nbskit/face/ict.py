@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nbskit.errors import UserError
 from nbskit.face.blendshape import BlendshapeModel
 
 ICT_FILENAME = "ict_light_v1.npz"
@@ -78,6 +79,10 @@ def find_ict(path: str | os.PathLike | None = None) -> Path | None:
     return next((p for p in ict_search_paths() if p.is_file()), None)
 
 
+class ICTModelMissing(UserError, FileNotFoundError):
+    """The ICT face model file is not where nbskit looks for it."""
+
+
 class ICTFaceModel(BlendshapeModel):
     """ICT Face Model Light: 26719 vertices, 53 ARKit-named expressions, 20 identity modes."""
 
@@ -95,7 +100,7 @@ class ICTFaceModel(BlendshapeModel):
         found = find_ict(path)
         if found is None:
             looked = "\n  ".join(str(p) for p in (ict_search_paths(path)[:1] if path else ict_search_paths()))
-            raise FileNotFoundError(
+            raise ICTModelMissing(
                 f"ICT face model ({ICT_FILENAME}) not found. Looked in:\n  {looked}\n"
                 "Get it with `nbskit assets ict` (downloads the MIT-licensed ICT-FaceKit from GitHub "
                 f"and repacks it into {user_cache_dir()}), or point ${ICT_ENV_VAR} at the file."

@@ -15,12 +15,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from nbskit.errors import UserError
+
 DEFAULT_RESOLUTION = 128
 # Iso-level as optical depth per box length: sigma * box_length. 50 means a layer 1/50 of the box
 # thick absorbs 1 - e^-1 = 63% of the light — the "surface" a volume render shows.
 DEFAULT_OPTICAL_DEPTH_PER_BOX = 50.0
 QUERY_CHUNK = 1 << 16
 EXPORT_FORMATS = (".ply", ".obj", ".glb")
+
+
+class NoSurface(UserError, ValueError):
+    """The density never crosses the iso-level inside the box (a level to try is in the message)."""
 
 
 def sample_grid(function: Callable[[torch.Tensor], torch.Tensor], aabb, resolution: int,
@@ -55,7 +61,7 @@ def extract_mesh(density: Callable[[torch.Tensor], torch.Tensor], aabb,
     level = DEFAULT_OPTICAL_DEPTH_PER_BOX / box_length if level is None else level
     volume = sample_grid(density, aabb, resolution, progress)
     if not volume.min() < level < volume.max():
-        raise ValueError(f"no surface: density ranges over [{volume.min():.3g}, {volume.max():.3g}], level {level:.3g}")
+        raise NoSurface(f"no surface: density ranges over [{volume.min():.3g}, {volume.max():.3g}], level {level:.3g}")
     spacing = (aabb[1] - aabb[0]) / (resolution - 1)
     vertices, faces, _, _ = marching_cubes(volume, level=level, spacing=tuple(spacing))
     vertices = vertices + aabb[0]

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nbskit.encoding import hash_encode
-from nbskit.encoding.blended import INIT_RANGE
+from nbskit.encoding.blended_grid import INIT_RANGE
 
 from .config import ConcatenateConfig
 from .field import RadianceField

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nbskit.encoding import SH_OUTPUT_DIM, sh_encode
+from nbskit.encoding.coefficients import blend_coefficients, expression_range
 from nbskit.encoding.config import BYTES_PER_FLOAT32, format_bytes
 
 from .config import DecoderConfig
@@ -46,18 +47,6 @@ def mlp(in_features: int, width: int, hidden_layers: int, out_features: int) -> 
     return nn.Sequential(*layers)
 
 
-def check_range(expression_min, expression_max, num_expressions: int | None = None):
-    """[K] float32 tensors ``(low, high)``; raises if shapes differ or low > high."""
-    low = torch.as_tensor(expression_min, dtype=torch.float32).detach().cpu().reshape(-1).clone()
-    high = torch.as_tensor(expression_max, dtype=torch.float32).detach().cpu().reshape(-1).clone()
-    if low.shape != high.shape or (num_expressions is not None and low.shape[0] != num_expressions):
-        raise ValueError(f"expression_min/max must both be [K]; got {tuple(low.shape)} and {tuple(high.shape)}")
-    if bool((low > high).any()):
-        bad = int((low > high).nonzero()[0])
-        raise ValueError(f"expression_min[{bad}]={float(low[bad])} exceeds expression_max[{bad}]={float(high[bad])}")
-    return low, high
-
-
 class RadianceField(nn.Module, ABC):
     """Base of :class:`NeRFBlendShape` and :class:`ConcatenateBaseline`.
 
@@ -73,7 +62,7 @@ class RadianceField(nn.Module, ABC):
         aabb = torch.as_tensor(aabb, dtype=torch.float32).detach().cpu().clone()
         if aabb.shape != (2, 3) or not bool((aabb[1] > aabb[0]).all()):
             raise ValueError(f"{type(self).__name__}: aabb must be [2,3] (min, max) with max > min, got {aabb.tolist()}")
-        low, high = check_range(expression_min, expression_max)
+        low, high = expression_range(expression_min, expression_max)
         self.config = config
         self.num_expressions = int(low.shape[0])
         self.register_buffer("aabb", aabb)
@@ -107,13 +96,7 @@ class RadianceField(nn.Module, ABC):
 
     def coefficients(self, w: torch.Tensor) -> torch.Tensor:
         """[B, K] (or [K]) coefficients -> [B, K+1] blend weights (1, clamp(w, min, max))."""
-        w = torch.as_tensor(w, dtype=torch.float32, device=self.expression_min.device)
-        if w.ndim == 1:
-            w = w[None]
-        if w.ndim != 2 or w.shape[1] != self.num_expressions:
-            raise ValueError(f"{type(self).__name__}: w must be [B, K={self.num_expressions}]; got {tuple(w.shape)}")
-        w = torch.clamp(w, self.expression_min, self.expression_max)
-        return torch.cat([torch.ones_like(w[:, :1]), w], dim=1)
+        return blend_coefficients(w, self.expression_min, self.expression_max)
 
     def _density_and_features(self, x: torch.Tensor, frame: torch.Tensor, coefficients: torch.Tensor):
         x01 = self.normalise(x)

@@ -5,12 +5,14 @@
 - :func:`march_rays` — packed samples that skip empty cells; :func:`composite` — volume rendering.
 - :func:`render_rays`, :func:`render_image` — the whole pipeline for a field.
 
-Kernels (marching, compositing) dispatch through :mod:`.backends`; ``torch`` is the reference.
+Kernels (marching, compositing): the torch references (:mod:`.marching`, :mod:`.composite`, on the
+shared types of :mod:`.samples`) import no dispatch; :mod:`.backends` registers them and the compiled
+ones; :mod:`.dispatch` holds the public functions that choose among them.
 """
 
 from .backends import RenderBackendError, available_render_backends, register_render_backend
-from .composite import EARLY_STOP_TRANSMITTANCE, composite
-from .marching import march_rays
+from .composite import EARLY_STOP_TRANSMITTANCE
+from .dispatch import composite, march_rays
 from .occupancy import POLICIES, OccupancyGrid, OccupancySchedule
 from .rays import generate_rays, pixel_grid, ray_aabb_intersect
 from .render import RenderConfig, render_image, render_rays

@@ -27,6 +27,9 @@ import torch
 
 from nbskit._backend_registry import Backend, BackendRegistry
 
+from .composite import composite_torch
+from .marching import march_rays_torch
+
 COMPILED_BACKEND_MODULES = ("nbskit_cuda.render_backend",)
 REFERENCE_BACKEND = "torch"
 OPERATIONS = ("march_rays", "composite")
@@ -46,10 +49,6 @@ class RenderBackend(Backend):
 
 
 def _register_reference() -> None:
-    # Imported here: the compiled modules import this one to register themselves.
-    from .composite import composite_torch
-    from .marching import march_rays_torch
-
     register_render_backend(REFERENCE_BACKEND, march_rays=march_rays_torch, composite=composite_torch)
 
 

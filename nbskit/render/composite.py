@@ -40,9 +40,43 @@ def exclusive_segment_cumsum(values: torch.Tensor, ray_index: torch.Tensor, num_
     return (exclusive - exclusive[segment_starts(ray_index, num_rays)]).to(values.dtype)
 
 
+def check_composite_inputs(sigma: torch.Tensor, rgb: torch.Tensor, samples, num_rays: int) -> None:
+    """Raise a ValueError naming the input whose shape, dtype or device does not fit ``sigma`` [S].
+
+    Looks at shapes only (no device wait); :func:`check_ray_index` checks the values.
+    """
+    if sigma.ndim != 1 or not sigma.is_floating_point():
+        raise ValueError(f"composite: sigma must be a floating tensor [S]; got {tuple(sigma.shape)} {sigma.dtype}")
+    count = sigma.shape[0]
+    expected = {"rgb": (rgb, (count, 3)), "samples.ray_index": (samples.ray_index, (count,)),
+                "samples.t_start": (samples.t_start, (count,)), "samples.t_end": (samples.t_end, (count,))}
+    for name, (tensor, shape) in expected.items():
+        if tuple(tensor.shape) != shape:
+            raise ValueError(f"composite: {name} must be {list(shape)} for S={count} samples; got {list(tensor.shape)}")
+        if tensor.device != sigma.device:
+            raise ValueError(f"composite: {name} is on {tensor.device} but sigma on {sigma.device}")
+    if samples.ray_index.dtype != torch.int64:
+        raise ValueError(f"composite: samples.ray_index must be int64; got {samples.ray_index.dtype}")
+    if num_rays < 0:
+        raise ValueError(f"composite: num_rays must be >= 0; got {num_rays}")
+
+
+def check_ray_index(ray_index: torch.Tensor, num_rays: int) -> None:
+    """Raise unless ``ray_index`` [S] is in packed order: every index in [0, num_rays) (IndexError)
+    and never decreasing (ValueError). Reads the values, so on a GPU it waits for the device."""
+    if ray_index.numel() == 0:
+        return
+    low, high = (int(value) for value in torch.aminmax(ray_index))
+    if low < 0 or high >= num_rays:
+        raise IndexError(f"composite: ray_index must lie in [0, {num_rays}); got range [{low}, {high}]")
+    if bool((ray_index[1:] < ray_index[:-1]).any()):
+        raise ValueError("composite: ray_index must be sorted (each ray's samples together, rays in increasing order)")
+
+
 def composite_torch(sigma: torch.Tensor, rgb: torch.Tensor, samples, num_rays: int,
                     background: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Reference compositing; see :func:`nbskit.render.composite` for the contract."""
+    check_ray_index(samples.ray_index, num_rays)
     ray_index = samples.ray_index
     delta = samples.t_end - samples.t_start
     tau = sigma * delta
@@ -61,26 +95,3 @@ def composite_torch(sigma: torch.Tensor, rgb: torch.Tensor, samples, num_rays: i
     if background is not None:
         colour = colour + (1.0 - opacity)[:, None] * background.to(colour.dtype).expand(num_rays, 3)
     return {"rgb": colour, "opacity": opacity, "depth": depth, "weights": weights}
-
-
-def composite(sigma: torch.Tensor, rgb: torch.Tensor, samples, num_rays: int,
-              background: torch.Tensor | None = None, backend: str | None = None) -> dict[str, torch.Tensor]:
-    """Composite packed samples front to back into per-ray colour, opacity and depth.
-
-    Args:
-        sigma: [S] densities (1 / world length) at the samples.
-        rgb: [S, 3] colours in [0, 1].
-        samples: the :class:`~nbskit.render.PackedSamples` they were evaluated at.
-        num_rays: R, number of rays (rays without samples get opacity 0 and the background).
-        background: [R, 3] or [3] colour behind the scene; None composites over black.
-        backend: force a render backend by name (default: the best available).
-
-    Returns:
-        dict with ``rgb`` [R, 3], ``opacity`` [R] (the mask output, 1 − final transmittance),
-        ``depth`` [R] (expected distance Σ weight · t_mid) and ``weights`` [S]; differentiable in
-        ``sigma`` and ``rgb``.
-    """
-    from .backends import select_render_backend
-
-    kernel = select_render_backend("composite", backend, sigma.device, sigma.dtype)
-    return kernel(sigma, rgb, samples, num_rays, background)

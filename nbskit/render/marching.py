@@ -75,26 +75,13 @@ def march_rays_torch(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tens
     return PackedSamples.from_intervals(ray_index, t_start, t_end, origins, dirs)
 
 
-def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor, grid,
-               config: MarchConfig, jitter: bool = False, generator: torch.Generator | None = None,
-               backend: str | None = None) -> PackedSamples:
-    """March rays through an occupancy grid and return their samples, packed.
-
-    Args:
-        origins, dirs: [R, 3] ray origins and unit directions (world).
-        near, far: [R] the part of each ray to march (from :func:`ray_aabb_intersect`); rays with
-            far <= near produce no samples.
-        grid: an :class:`~nbskit.render.OccupancyGrid`; unoccupied cells are skipped.
-        config: step sizes and the per-ray sample cap.
-        jitter: start each ray a random fraction of its first step later (training), so that
-            samples do not sit at the same depths in every iteration.
-        generator: random source for the jitter.
-        backend: force a render backend by name (default: the best available).
-
-    Returns:
-        :class:`PackedSamples` without gradients (:meth:`PackedSamples.along` puts them on rays that need one).
-    """
-    from .backends import select_render_backend
-
-    kernel = select_render_backend("march_rays", backend, origins.device, origins.dtype)
-    return kernel(origins, dirs, near, far, grid, config, jitter, generator)
+def check_march_inputs(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor) -> None:
+    """Raise a ValueError naming the ray input whose shape or device does not fit ``origins`` [R, 3]."""
+    if origins.ndim != 2 or origins.shape[1] != 3 or not origins.is_floating_point():
+        raise ValueError(f"march_rays: origins must be a floating tensor [R, 3]; got {tuple(origins.shape)} {origins.dtype}")
+    count = origins.shape[0]
+    for name, tensor, shape in (("dirs", dirs, (count, 3)), ("near", near, (count,)), ("far", far, (count,))):
+        if tuple(tensor.shape) != shape or tensor.device != origins.device:
+            raise ValueError(
+                f"march_rays: {name} must be {list(shape)} on {origins.device}; got {list(tensor.shape)} on {tensor.device}"
+            )

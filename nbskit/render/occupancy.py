@@ -16,12 +16,12 @@ a cell is skipped when a ray crossing it would lose less than ``CELL_OPTICAL_DEP
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("expression", "neutral", "none")
 # Field evaluations (cells x probe rows) per model call during an update: bounds memory (the
 # expression-aware policy probes K+1 rows per cell), not results.
 UPDATE_SAMPLES = 1 << 16
@@ -44,22 +44,40 @@ def unpack_bits(bitfield: torch.Tensor, resolution: int) -> torch.Tensor:
     return bits.reshape(resolution, resolution, resolution)
 
 
-def expression_probe_coefficients(expression_max: torch.Tensor, policy: str) -> torch.Tensor:
-    """Coefficient rows at which the grid evaluates the field (paper Eq. 9).
-
-    Args:
-        expression_max: [K] training maximum ŵ of every coefficient.
-        policy: 'expression' -> K+1 rows: the neutral (1, 0, …, 0) and, for each basis i,
-            (1, 0, …, ŵ_i, …, 0); 'neutral' -> the neutral row only.
-
-    Returns:
-        [P, K+1] coefficients (first column is the mean table's constant 1).
-    """
+def _expression_probes(expression_max: torch.Tensor) -> torch.Tensor:
+    """Paper Eq. 9: the neutral (1, 0, …, 0) and, for each basis i, (1, 0, …, ŵ_i, …, 0): [K+1, K+1]."""
     k = expression_max.shape[0]
     rows = torch.zeros(k + 1, k + 1, dtype=torch.float32, device=expression_max.device)
     rows[:, 0] = 1.0
     rows[1:, 1:] = torch.diag(expression_max.to(torch.float32))
-    return rows if policy == "expression" else rows[:1]
+    return rows
+
+
+def _neutral_probes(expression_max: torch.Tensor) -> torch.Tensor:
+    """The mean table only: the neutral row (1, 0, …, 0), [1, K+1]."""
+    return _expression_probes(expression_max)[:1]
+
+
+def _no_probes(expression_max: torch.Tensor) -> None:
+    """Dense sampling: every cell stays occupied and the grid is never updated."""
+
+
+# Occupancy policies: name -> probe rule(ŵ [K]) -> [P, K+1] coefficient rows at which an update
+# evaluates the field (the first column is the mean table's constant 1), or None for no updates.
+POLICIES: dict[str, Callable[[torch.Tensor], torch.Tensor | None]] = {
+    "expression": _expression_probes,
+    "neutral": _neutral_probes,
+    "none": _no_probes,
+}
+
+
+def expression_probe_coefficients(expression_max: torch.Tensor, policy: str) -> torch.Tensor | None:
+    """Coefficient rows [P, K+1] at which a grid of ``policy`` evaluates the field (see :data:`POLICIES`).
+
+    Args:
+        expression_max: [K] training maximum ŵ of every coefficient.
+    """
+    return POLICIES[policy](expression_max)
 
 
 class OccupancyGrid(torch.nn.Module):
@@ -68,8 +86,8 @@ class OccupancyGrid(torch.nn.Module):
     Args:
         aabb: [2, 3] scene box (world).
         resolution: cells per side (a multiple of 2, so that R³ is a whole number of bytes).
-        policy: 'expression' (paper Eq. 9), 'neutral' (mean table only) or 'none' (every cell
-            occupied, never updated: dense sampling).
+        policy: a key of :data:`POLICIES`: 'expression' (paper Eq. 9), 'neutral' (mean table
+            only) or 'none' (every cell occupied, never updated: dense sampling).
         decay: per-update decay of old estimates, ``grid = max(decay * grid, new)``.
         threshold: occupancy threshold in density per aabb length; a cell is occupied when its
             density exceeds ``min(threshold, mean density)``. Default (None):
@@ -82,7 +100,7 @@ class OccupancyGrid(torch.nn.Module):
                  threshold: float | None = None):
         super().__init__()
         if policy not in POLICIES:
-            raise ValueError(f"OccupancyGrid: policy must be one of {POLICIES}, got {policy!r}")
+            raise ValueError(f"OccupancyGrid: policy must be one of {tuple(POLICIES)}, got {policy!r}")
         if resolution < 2 or resolution % 2:
             raise ValueError(f"OccupancyGrid: resolution must be an even number >= 2, got {resolution}")
         aabb = torch.as_tensor(aabb, dtype=torch.float32)
@@ -150,11 +168,11 @@ class OccupancyGrid(torch.nn.Module):
                 missing thin structures that always fall between cell centres).
             progress: show a progress bar over evaluation batches.
         """
-        if self.policy == "none":
-            return
         device = self.aabb.device
         expression_max = torch.as_tensor(expression_max, dtype=torch.float32, device=device)
         probes = expression_probe_coefficients(expression_max, self.policy)
+        if probes is None:
+            return
         cells = self._choose_cells(num_cells, generator)
         estimate = torch.zeros(self.resolution**3, device=device)
         estimate[cells] = self._max_density(model, cells, probes, generator, progress)

@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .composite import composite
-from .marching import march_rays
+from .dispatch import composite, march_rays
 from .rays import generate_rays, ray_aabb_intersect
 from .samples import MarchConfig
 

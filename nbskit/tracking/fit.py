@@ -288,19 +288,23 @@ def one_torch_thread():
 
 def fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
                   image_size: tuple[int, int], config: FitConfig | None = None,
-                  progress: bool = True) -> FitResult:
+                  progress: bool = True, point_weights: np.ndarray | None = None) -> FitResult:
     """Fit pose, focal, identity and expressions to landmarks (see `_fit_landmarks`); single-threaded."""
+    if point_weights is None:
+        point_weights = np.ones(points.shape[:2])
     with one_torch_thread():
-        return _fit_landmarks(model, correspondence, points, found, image_size, config, progress)
+        return _fit_landmarks(model, correspondence, points, found, image_size, config, progress, point_weights)
 
 
 def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
-                   image_size: tuple[int, int], config: FitConfig | None, progress: bool) -> FitResult:
+                   image_size: tuple[int, int], config: FitConfig | None, progress: bool,
+                   point_weights: np.ndarray) -> FitResult:
     """Fit pose, focal, identity and expressions to landmarks.
 
     points [N,478,2] pixels (MediaPipe order), or [N,478,3] with each landmark's relative depth
     (MediaPipe's z times the image width) as a third column, fitted with FitConfig.depth_weight;
-    found [N] bool, image_size (width, height).
+    found [N] bool, image_size (width, height); point_weights [N,478] scale each landmark's terms
+    (below 1 for landmarks a hand covers, which MediaPipe can only guess).
     Unless config.focal is given, the focal length is first chosen from config.focal_candidates
     by short fits on a few frames, then refined with everything else: focal and depth trade off
     almost exactly (only perspective distortion tells them apart), so the valley is long and flat
@@ -311,7 +315,8 @@ def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, fo
     if not found.any():
         raise ValueError("fit_landmarks: no frame has landmarks (found is all False)")
     if config.focal is not None:
-        return LandmarkFit(model, correspondence, points, found, image_size, config, config.focal).run(False, progress)
+        return LandmarkFit(model, correspondence, points, found, image_size, config, config.focal,
+                           point_weights).run(False, progress)
     size = max(image_size)
     with_face = np.flatnonzero(found)
     subset = with_face[np.linspace(0, len(with_face) - 1, min(config.focal_search_frames, len(with_face))).astype(int)]
@@ -321,11 +326,12 @@ def _fit_landmarks(model, correspondence: Correspondence, points: np.ndarray, fo
                      landmark_bias_px=config.starting_landmark_bias())
     losses = []
     for fraction in tqdm(config.focal_candidates, desc="fit: focal search", disable=not progress, leave=False):
-        trial = LandmarkFit(model, correspondence, points[subset], found[subset], image_size, search, fraction * size)
+        trial = LandmarkFit(model, correspondence, points[subset], found[subset], image_size, search, fraction * size,
+                            point_weights[subset])
         result = trial.run(False, False)
         losses.append(result.final_terms["landmarks"] + result.final_terms["identity"])
     best = config.focal_candidates[int(np.argmin(losses))] * size
-    return LandmarkFit(model, correspondence, points, found, image_size, config, best).run(True, progress)
+    return LandmarkFit(model, correspondence, points, found, image_size, config, best, point_weights).run(True, progress)
 
 
 class LandmarkFit:
@@ -336,7 +342,7 @@ class LandmarkFit:
     """
 
     def __init__(self, model, correspondence: Correspondence, points: np.ndarray, found: np.ndarray,
-                 image_size: tuple[int, int], config: FitConfig, focal: float):
+                 image_size: tuple[int, int], config: FitConfig, focal: float, point_weights: np.ndarray):
         width, height = image_size
         self.config = config
         self.centre = torch.tensor([width / 2, height / 2], dtype=DTYPE)
@@ -350,6 +356,9 @@ class LandmarkFit:
         self.num_model_identities = self.face.identity.shape[0] - len(bias_modes)
         self.face_targets = torch.as_tensor(points[:, correspondence.landmarks, :2], dtype=DTYPE)
         self.iris_targets = torch.as_tensor(points[:, correspondence.iris_landmarks, :2], dtype=DTYPE)
+        weights = torch.as_tensor(np.asarray(point_weights), dtype=DTYPE)  # [N,478]
+        self.point_weights = {id(self.face): weights[:, correspondence.landmarks],
+                              id(self.iris): weights[:, correspondence.iris_landmarks]}
         self.depth_mask = torch.zeros(len(correspondence.landmarks), dtype=DTYPE)
         self.depth_mask[rigid_landmarks(model, correspondence, config.depth_motion_limit)] = 1.0
         with_depth = (points.shape[-1] == 3 and config.depth_weight > 0 and config.depth_iterations > 0
@@ -380,15 +389,17 @@ class LandmarkFit:
         """Per-landmark mean [P] over frames with a face of measured minus model relative depth."""
         with torch.no_grad():
             camera, focal = self.project_landmarks(self.state, self.face)[1:3]
-            difference = (self.measured_depths - relative_depth(camera, focal, self.depth_mask)) * self.found[:, None]
-        return difference.sum(0) / self.found.sum()
+            weight = self.found[:, None] * self.point_weights[id(self.face)]  # [N,P]
+            difference = (self.measured_depths - relative_depth(camera, focal, self.depth_mask)) * weight
+        return difference.sum(0) / weight.sum(0).clamp_min(1e-12)
 
     def measured_landmark_bias(self) -> float:
-        """RMS landmark residual (pixels) of the current state over frames with a face."""
+        """RMS landmark residual (pixels) of the current state over frames with a face, each landmark
+        counted with its point weight (those under a hand would pass for a large bias)."""
         with torch.no_grad():
             residual = self.project_landmarks(self.state, self.face)[3] - self.face_targets
-        squared = (residual**2).sum(-1).mean(-1)  # [N]
-        return float(torch.sqrt((squared * self.found).sum() / self.found.sum()))
+        weight = self.found[:, None] * self.point_weights[id(self.face)]  # [N,P]
+        return float(torch.sqrt(((residual**2).sum(-1) * weight).sum() / weight.sum()))
 
     # ----------------------------------------------------------------------------------- loss
     def project_landmarks(self, state: dict, basis: LandmarkBasis):
@@ -413,7 +424,8 @@ class LandmarkFit:
         residual = pixels - targets
         distance = residual.norm(dim=-1)
         delta = self.config.huber_pixels
-        scale = weight * self.found[:, None] / (self.found.sum() * residual.shape[1])  # [N,1]
+        scale = (weight * self.found[:, None] * self.point_weights[id(basis)]
+                 / (self.found.sum() * residual.shape[1]))  # [N,P]
         huber = torch.where(distance < delta, 0.5 * distance**2, delta * (distance - 0.5 * delta))
         loss = (huber * scale).sum()
         if depth_targets is not None:

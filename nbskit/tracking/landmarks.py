@@ -48,27 +48,33 @@ class LandmarkTrack:
         return float(self.found.mean())
 
 
-def detect_face_boxes(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Face detector boxes for frames [N,H,W,3] uint8 RGB.
-
-    Returns (boxes [N,4] pixels x0,y0,x1,y1 of the most confident face, found [N] bool).
-    """
+def detect_faces(frames: np.ndarray, progress: bool = True) -> list[np.ndarray]:
+    """Every face the detector finds in frames [N,H,W,3] uint8 RGB: per frame, boxes [F,4] pixels
+    (x0, y0, x1, y1), largest first (F may be 0)."""
     solutions = require_mediapipe()
-    count, height, width, _ = frames.shape
-    boxes = np.zeros((count, 4), np.float32)
-    found = np.zeros(count, bool)
+    _, height, width, _ = frames.shape
+    faces = []
     detector = solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=MIN_CONFIDENCE)
     with detector:
-        for i, frame in enumerate(tqdm(frames, desc="face detection", leave=False)):
+        for frame in tqdm(frames, desc="face detection", disable=not progress, leave=False):
             result = detector.process(np.ascontiguousarray(frame))
-            if not result.detections:
-                continue
-            best = max(result.detections, key=lambda d: d.score[0])
-            box = best.location_data.relative_bounding_box
-            boxes[i] = (box.xmin * width, box.ymin * height, (box.xmin + box.width) * width,
-                        (box.ymin + box.height) * height)
-            found[i] = True
-    return boxes, found
+            boxes = [(box.xmin * width, box.ymin * height, (box.xmin + box.width) * width,
+                      (box.ymin + box.height) * height)
+                     for box in (d.location_data.relative_bounding_box for d in result.detections or [])]
+            boxes = np.array(sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])), np.float32)
+            faces.append(boxes.reshape(-1, 4))
+    return faces
+
+
+def detect_face_boxes(frames: np.ndarray, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Face detector boxes for frames [N,H,W,3] uint8 RGB.
+
+    Returns (boxes [N,4] pixels x0,y0,x1,y1 of the largest face, found [N] bool): with two people
+    in the clip, the one nearest the camera is tracked.
+    """
+    faces = detect_faces(frames, progress)
+    boxes = np.array([f[0] if len(f) else np.zeros(4, np.float32) for f in faces], np.float32).reshape(-1, 4)
+    return boxes, np.array([len(f) > 0 for f in faces], bool)
 
 
 def detect_landmarks(frames: np.ndarray, video: bool = True) -> LandmarkTrack:

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nbskit.errors import UserError
+
 MIN_FRAMES = 2  # a temporal fit and a train/test split need at least two frames
 CROP_MARGIN = 1.8  # crop side / landmark box side: room for hair, ears and the neck
 CROP_LIFT = 0.15  # shift the crop up by this fraction of its side: hair is above the face box
 
 
-class VideoError(ValueError):
+class VideoError(UserError, ValueError):
     """A video that cannot be read or is unusable for tracking (names the file and the problem)."""
 
 
@@ -51,6 +53,79 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
     if len(frames) < MIN_FRAMES:
         raise VideoError(f"{path}: {len(frames)} decodable frame(s); tracking needs at least {MIN_FRAMES}")
     return np.stack(frames), fps
+
+
+@dataclass
+class Clip:
+    """Frames chosen from a video: frames [N,H,W,3] uint8 RGB, upright; times [N] seconds from the
+    first frame; how many frames the file holds; the rotation (degrees, counter-clockwise) that
+    was applied to stand them up, from the file's display matrix (phones record portrait clips
+    sideways and say so there)."""
+
+    frames: np.ndarray
+    times: np.ndarray
+    source_frames: int
+    rotation: int
+
+    @property
+    def fps(self) -> float:
+        """Mean rate of the chosen frames (frames per second)."""
+        span = float(self.times[-1] - self.times[0])
+        return (len(self.times) - 1) / span if span > 0 else 25.0
+
+
+def frame_times(path: Path) -> np.ndarray:
+    """Presentation times [N] (seconds, sorted) of every frame of the first video stream, from the
+    packets alone (nothing decoded). Raises VideoError when the file cannot be read."""
+    import av
+
+    if not path.is_file():
+        raise VideoError(f"{path}: no such video file")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path}: the file has no video stream")
+            stream = container.streams.video[0]
+            times = [float(packet.pts * stream.time_base) for packet in container.demux(stream)
+                     if packet.pts is not None and packet.size > 0]
+    except av.error.FFmpegError as error:
+        raise VideoError(f"{path}: cannot read video ({error})") from error
+    return np.sort(np.array(times, np.float64))
+
+
+def evenly_in_time(times: np.ndarray, budget: int) -> np.ndarray:
+    """Indices (sorted, unique) of at most `budget` frames spread evenly over the clip's duration,
+    not its frame count: a variable frame rate must not crowd the choice into the fast parts."""
+    if len(times) <= budget:
+        return np.arange(len(times))
+    targets = np.linspace(times[0], times[-1], budget)
+    return np.unique(np.abs(times[None, :] - targets[:, None]).argmin(axis=1))
+
+
+def read_clip(path: str | Path, frame_budget: int) -> Clip:
+    """Decode at most `frame_budget` frames spread evenly in time over the video, rotated upright.
+
+    Raises VideoError when the file is missing, undecodable, or has fewer than MIN_FRAMES frames.
+    """
+    import av
+
+    path = Path(path)
+    times = frame_times(path)
+    chosen = set(evenly_in_time(times, frame_budget).tolist())
+    frames, kept, rotation = [], [], 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for index, frame in enumerate(container.decode(stream)):
+                if index in chosen:
+                    rotation = round(getattr(frame, "rotation", 0) or 0)
+                    frames.append(np.rot90(frame.to_ndarray(format="rgb24"), k=(rotation // 90) % 4).copy())
+                    kept.append(times[min(index, len(times) - 1)])
+    except av.error.FFmpegError as error:
+        raise VideoError(f"{path}: cannot decode video ({error})") from error
+    if len(frames) < MIN_FRAMES:
+        raise VideoError(f"{path}: {len(frames)} decodable frame(s); tracking needs at least {MIN_FRAMES}")
+    return Clip(np.stack(frames), np.array(kept) - kept[0], len(times), rotation)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from nbskit.data.subject import Subject
+from nbskit.data.subject import Subject, SubjectError
 from nbskit.geometry.intrinsics import Intrinsics
 
 BACKGROUND_COLOURS = {"white": 1.0, "black": 0.0}
@@ -43,6 +43,8 @@ class FrameSet:
         indices: int64 [N] frame indices in the subject.
         images: uint8 [N, H, W, 3] targets (head over ``background``); see :meth:`image`.
         masks: uint8 [N, H, W] head masks (area-resampled, so soft at edges when resized).
+        visible: uint8 [N, H, W] weight of each pixel in the losses: 0 where the subject's ignore
+            mask leaves it out (a hand in front of the face), 255 elsewhere; see :meth:`visibility`.
         c2w: float32 [N, 4, 4] camera-to-world matrices.
         expressions: float32 [N, K] coefficients (unclamped; the field clamps).
         background: float32 [H, W, 3] colour behind the head.
@@ -54,6 +56,7 @@ class FrameSet:
     indices: np.ndarray
     images: torch.Tensor
     masks: torch.Tensor
+    visible: torch.Tensor
     c2w: torch.Tensor
     expressions: torch.Tensor
     background: torch.Tensor
@@ -68,6 +71,10 @@ class FrameSet:
     def image(self, row: int) -> torch.Tensor:
         """float32 [H, W, 3] target of one frame."""
         return to_unit(self.images[row])
+
+    def visibility(self, row: int) -> torch.Tensor:
+        """float32 [H, W] in [0, 1]: 1 = the pixel counts, 0 = ignored (soft at resized edges)."""
+        return to_unit(self.visible[row])
 
     @property
     def height(self) -> int:
@@ -128,18 +135,19 @@ def load_frames(subject: Subject, split: str, max_image_size: int = 0, backgroun
     """Load every frame of ``split`` at the training resolution and composite its targets."""
     indices = subject.indices(split)
     if len(indices) == 0:
-        raise ValueError(f"{subject.root}: split {split!r} has no frames")
+        raise SubjectError(f"{subject.root}: split {split!r} has no frames")
     intrinsics = scaled_intrinsics(subject.intrinsics, max_image_size)
     sx = intrinsics.width / subject.intrinsics.width
     sy = intrinsics.height / subject.intrinsics.height
     to_pixels = torch.tensor([sx, sy, sx, sy])
     backdrop, label = background_image(subject, background, intrinsics)
-    images, masks, face_boxes, mouth_boxes = [], [], [], []
+    images, masks, visible, face_boxes, mouth_boxes = [], [], [], [], []
     for index in tqdm(indices, desc=f"loading {split} frames", disable=not progress, leave=False):
         image = resize(subject.load_image(int(index)), intrinsics.width, intrinsics.height)
         mask = resize(subject.load_mask(int(index)), intrinsics.width, intrinsics.height)
         images.append(quantise(mask[..., None] * image + (1 - mask[..., None]) * backdrop))
         masks.append(quantise(mask))
+        visible.append(quantise(1 - resize(subject.load_ignore(int(index)), intrinsics.width, intrinsics.height)))
         record = subject.frames[int(index)]
         face = torch.tensor(record.face_box) * to_pixels if record.face_box is not None else torch.tensor(mask_box(mask))
         mouth = (torch.tensor(record.mouth_box) * to_pixels if record.mouth_box is not None
@@ -150,6 +158,7 @@ def load_frames(subject: Subject, split: str, max_image_size: int = 0, backgroun
         indices=indices,
         images=torch.stack(images),
         masks=torch.stack(masks),
+        visible=torch.stack(visible),
         c2w=torch.from_numpy(subject.camera_to_world(indices)),
         expressions=torch.from_numpy(subject.expressions(indices)),
         background=backdrop,

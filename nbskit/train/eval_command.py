@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nbskit.options import whole_number
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run folder written by `nbskit train`")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="frames to evaluate")
-    parser.add_argument("--max-frames", type=int, help="evaluate only the first N frames of the split")
+    parser.add_argument("--max-frames", type=whole_number(1), help="evaluate only the first N frames of the split")
     parser.add_argument("--no-perceptual", action="store_true", help="skip (ST-)LPIPS")
     parser.add_argument("--test-time-refine", action="store_true",
                         help="also fit each frame's camera and coefficients on the left half, PSNR on the right")
+    parser.add_argument("--subject", type=Path, help="the run's subject folder, if it moved since training")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from nbskit.train.perceptual import load_perceptual
     from nbskit.train.run import load_run
 
-    trained = load_run(args.run)
+    trained = load_run(args.run, subject_path=args.subject)
+    trained.require_frames("nbskit eval")
     perceptual = None if args.no_perceptual else load_perceptual()
     if perceptual is not None:
         perceptual.to(trained.model.aabb.device)

@@ -1,5 +1,9 @@
 """Held-out evaluation like the paper's Table 2: MSE, L1, PSNR, SSIM and a perceptual distance.
 
+Besides the whole-image numbers: PSNR inside the head mask (``psnr_head``) and inside it where
+the subject's ignore mask leaves pixels visible (``psnr_head_visible``: a hand in front of the
+face is not the head, so a model that shows the face behind it is not penalised there).
+
 Render and ground truth are composited over the same background (the run's: the subject's
 background image, white if it has none, unless the run chose white/black); the result says which.
 """
@@ -12,12 +16,24 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from nbskit.data.subject import SubjectError
 from nbskit.train import metrics
 from nbskit.train.checkpoint import TEST_METRICS_FILE, write_json
-from nbskit.train.dataset import load_frames
+from nbskit.train.dataset import load_frames, scaled_intrinsics
+from nbskit.train.region_metrics import masked_psnr
 from nbskit.train.run import TrainedRun
 
 METRIC_NAMES = ("mse", "l1", "psnr", "ssim")
+HALF = 127  # uint8 masks: above this is inside
+
+
+def head_psnr(rendered: torch.Tensor, truth: torch.Tensor, head: torch.Tensor, visible: torch.Tensor) -> dict:
+    """PSNR over the head mask's pixels, and over those the ignore mask leaves visible.
+
+    rendered, truth: [H, W, 3]; head, visible: bool [H, W]. NaN for an empty region.
+    """
+    return {"psnr_head": masked_psnr(rendered, truth, head),
+            "psnr_head_visible": masked_psnr(rendered, truth, head & visible)}
 
 
 def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Module | None = None,
@@ -33,6 +49,10 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
     """
     from nbskit.train.test_time import PROTOCOL, test_time_refined_metrics
 
+    size = scaled_intrinsics(run.subject.intrinsics, run.config.max_image_size)
+    if min(size.width, size.height) < metrics.SSIM_WINDOW_SIZE:
+        raise SubjectError(f"{run.subject.root}: evaluation needs images of at least {metrics.SSIM_WINDOW_SIZE} "
+                           f"pixels a side (the SSIM window); the run's images are {size.width}x{size.height}")
     frames = load_frames(run.subject, split, run.config.max_image_size, run.config.background, progress)
     count = len(frames) if max_frames is None else min(max_frames, len(frames))
     per_frame = []
@@ -41,6 +61,7 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
                               frames.background)["rgb"].clamp(0, 1)
         truth = frames.image(row)
         values = {name: getattr(metrics, name)(rendered, truth) for name in METRIC_NAMES}
+        values.update(head_psnr(rendered, truth, frames.masks[row] > HALF, frames.visible[row] > HALF))
         if test_time_refine:
             values.update(test_time_refined_metrics(run, frames, row, rendered, seed=run.config.seed + row))
         if perceptual is not None:
@@ -59,7 +80,8 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
         "background": f"render and ground truth both composited over: {frames.background_label}",
         "perceptual_metric": getattr(perceptual, "label", None),
         "protocol": PROTOCOL["test_time_refined" if test_time_refine else "as_tracked"],
-        "mean": {name: float(np.mean([item[name] for item in per_frame])) for name in names},
+        # nanmean: a frame whose head is all ignored has no visible-head PSNR
+        "mean": {name: float(np.nanmean([item[name] for item in per_frame])) for name in names},
         "per_frame": per_frame,
     }
 

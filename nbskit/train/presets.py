@@ -1,8 +1,9 @@
 """Training configuration: one dataclass, four presets, and ``key=value`` overrides.
 
 The schedule follows docs/architecture.md, “Training” (the paper and the authors' code): stage 1 adds a mask loss,
-stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term. Presets scale
-image resolution, hash-table size, batch and stage lengths to the machine.
+stage 2 is colour only, stage 3 adds 32x32 patches with an L1 and a perceptual term (the stage
+records are built in :mod:`nbskit.train.stages` from the fields below). Presets scale image
+resolution, hash-table size, batch and stage lengths to the machine.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-STAGE_NAMES = ("stage1: colour + mask", "stage2: colour", "stage3: colour + patches")
+from nbskit.train.config_rules import ConfigError, check_fields
+from nbskit.train.stages import STAGE_PLANS, Stage, stage_at
 
 
 @dataclass
@@ -19,19 +21,25 @@ class TrainConfig:
 
     preset: str = "cpu"
     seed: int = 0
-    model: str = "blend"  # 'blend' (NeRFBlendShape) or 'concatenate' (the paper's baseline)
+    model: str = "blend"  # a key of nbskit.model.MODEL_KINDS: 'blend' (NeRFBlendShape) or 'concatenate' (baseline)
     # data
     max_image_size: int = 128  # longest image side used for training/eval (0: native resolution)
     background: str = "subject"  # 'subject' (its background.png, white if none), 'white' or 'black'
-    # field
+    # field (the settings below log2_table_size: 0 keeps the model's own default)
     log2_table_size: int = 14
+    hash_levels: int = 0
+    hash_features: int = 0
+    density_width: int = 0
+    color_width: int = 0
+    density_scale: float = 0.0
     # batch: B frames x R rays per frame (+ one patch per frame in stage 3)
     frames_per_batch: int = 2
     rays_per_frame: int = 1024
     patch_size: int = 32
     patches_per_batch: int = 2
     mouth_patch_probability: float = 0.5
-    # schedule (steps are global; a stage ends where the next begins)
+    # schedule (steps are global; a stage ends where the next begins); the plan names the stages
+    stage_plan: str = "paper"  # a key of nbskit.train.stages.STAGE_PLANS
     stage2_start: int = 4000
     stage3_start: int = 20000
     total_steps: int = 25000
@@ -67,7 +75,7 @@ class TrainConfig:
     march_cone_angle: float = 1.0 / 256
     march_max_steps: int = 1024
     # occupancy grid
-    grid_policy: str = "expression"  # 'expression' (Eq. 9), 'neutral' or 'none'
+    grid_policy: str = "expression"  # a key of nbskit.render.occupancy.POLICIES: 'expression' (Eq. 9), 'neutral', 'none'
     grid_resolution: int = 128
     grid_update_interval: int = 16
     grid_warmup_steps: int = 256  # before this step, updates evaluate every cell (instant-ngp)
@@ -77,24 +85,22 @@ class TrainConfig:
     checkpoint_interval: int = 500
     log_interval: int = 25
 
+    def stages(self) -> list[Stage]:
+        """The stage records of this run, in order (see :mod:`nbskit.train.stages`)."""
+        return STAGE_PLANS[self.stage_plan](self)
+
     def stage(self, step: int) -> int:
-        """Stage number (1, 2 or 3) of a 0-based step."""
-        return 1 if step < self.stage2_start else 2 if step < self.stage3_start else 3
+        """Stage number (1-based, in the plan) of a 0-based step."""
+        return stage_at(self.stages(), step)[0]
 
     def refine_start_step(self) -> int:
         """The first step that refines cameras and coefficients (when refinement is on)."""
         return self.stage2_start if self.refine_start < 0 else self.refine_start
 
     def validate(self) -> None:
-        if not 0 <= self.stage2_start <= self.stage3_start <= self.total_steps:
-            raise ValueError(
-                "expected 0 <= stage2_start <= stage3_start <= total_steps, got "
-                f"{self.stage2_start}, {self.stage3_start}, {self.total_steps}"
-            )
-        for name, allowed in (("model", ("blend", "concatenate")), ("grid_policy", ("expression", "neutral", "none")),
-                              ("background", ("subject", "white", "black")), ("refine", ("auto", "on", "off"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        """Raise ConfigError naming the first field of the wrong type or out of range
+        (nbskit.train.config_rules)."""
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -104,9 +110,10 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown training config keys {unknown}")
+            raise ConfigError(f"unknown training config keys {unknown}")
         config = cls(**data)
-        config.adam_betas = tuple(config.adam_betas)
+        if isinstance(config.adam_betas, list):
+            config.adam_betas = tuple(config.adam_betas)
         return config
 
 
@@ -137,29 +144,30 @@ PRESETS: dict[str, dict] = {
 
 
 def parse_override(text: str) -> tuple[str, object]:
-    """'key=value' -> (key, value) with the value converted to the field's type."""
+    """'key=value' -> (key, value) with the value converted to the field's type (ConfigError if it cannot be)."""
     if "=" not in text:
-        raise ValueError(f"override {text!r} must look like key=value")
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE")
     key, raw = text.split("=", 1)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
     if key not in fields:
-        raise ValueError(f"unknown training config key {key!r}; known: {', '.join(sorted(fields))}")
+        raise ConfigError(f"--set {key}: unknown training config key; known: {', '.join(sorted(fields))}")
     default = getattr(TrainConfig(), key)
-    if isinstance(default, bool):
-        value: object = raw.lower() in ("1", "true", "yes", "on")
-    elif isinstance(default, tuple):
-        value = tuple(type(default[0])(part) for part in raw.split(","))
-    elif isinstance(default, (int, float, str)):
-        value = type(default)(raw)
-    else:
-        raise TypeError(f"config key {key!r} cannot be set from the command line")
-    return key, value
+    try:
+        if isinstance(default, bool):
+            return key, {"true": True, "false": False}[raw.lower()]
+        if isinstance(default, tuple):
+            return key, tuple(type(default[0])(part) for part in raw.split(","))
+        return key, type(default)(raw)
+    except (ValueError, KeyError):
+        kind = {bool: "true or false", int: "a whole number", float: "a number",
+                tuple: "numbers separated by commas"}.get(type(default), "text")
+        raise ConfigError(f"--set {key}={raw}: expected {kind}") from None
 
 
 def make_config(preset: str = "cpu", overrides: dict | list[str] | None = None) -> TrainConfig:
     """The preset's config with ``overrides`` (a dict or ``['key=value', ...]``) applied, validated."""
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
     values = dict(PRESETS[preset])
     if isinstance(overrides, list):
         overrides = dict(parse_override(item) for item in overrides)

@@ -17,11 +17,12 @@ import torch
 
 from nbskit.data.subject import Subject
 from nbskit.geometry.intrinsics import Intrinsics
-from nbskit.train.checkpoint import CONFIG_FILE, load_checkpoint, read_json
-from nbskit.train.components import build_grid, build_model, build_render_config
+from nbskit.train.checkpoint import CONFIG_FILE, RunFolderError, load_checkpoint, load_states, read_json
+from nbskit.train.components import build_model, build_occupancy, build_render_config
 from nbskit.train.dataset import background_image, scaled_intrinsics
 from nbskit.train.presets import TrainConfig
 from nbskit.train.refinement import refined_training_frames
+from nbskit.train.run_guard import open_subject, stored_config
 
 RUNS_FOLDER = Path("runs")
 RUN_ID_CHARS = 8
@@ -43,21 +44,28 @@ class TrainedRun:
         run_dir: the run folder.
         subject: the subject it was trained on.
         config: its training config.
-        model, grid: the field and occupancy grid (eval mode, on ``device``).
+        model, occupancy: the field and its occupancy grid (eval mode, on ``device``).
         step: training steps behind this checkpoint.
         render_config: nbskit.render.RenderConfig used for every image.
         refined: (cameras [N, 4, 4], coefficients [N, K]) of the training frames (in split order)
             as refined during training, or None when the run did not refine them.
+        subject_note: None, or why ``subject`` is the metadata copy kept in the run (no frames).
     """
 
     run_dir: Path
     subject: Subject
     config: TrainConfig
     model: torch.nn.Module
-    grid: torch.nn.Module
+    occupancy: torch.nn.Module
     step: int
     render_config: object
+    subject_note: str | None = None
     refined: tuple[np.ndarray, np.ndarray] | None = None
+
+    def require_frames(self, purpose: str) -> None:
+        """Raise RunFolderError if the subject's frames are not available (only its metadata copy)."""
+        if self.subject_note is not None:
+            raise RunFolderError(f"{purpose} needs the subject's frames: {self.subject_note}")
 
     def frame_camera_and_expression(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(c2w [4, 4], w [K]) of subject frame ``index``: refined for a training frame of a run
@@ -106,24 +114,28 @@ class TrainedRun:
 
         intrinsics = intrinsics or self.intrinsics
         background = self.background(intrinsics) if background is None else background
-        out = render_image(self.model, self.grid, intrinsics, c2w, expression, background, self.render_config)
+        out = render_image(self.model, self.occupancy, intrinsics, c2w, expression, background, self.render_config)
         return {key: value.cpu() if torch.is_tensor(value) else value for key, value in out.items()}
 
 
-def load_run(run_dir: str | Path, device: str | None = None, subject: Subject | None = None) -> TrainedRun:
-    """Load the last checkpoint of ``run_dir`` (and the subject it names, unless given)."""
+def load_run(run_dir: str | Path, device: str | None = None, subject: Subject | None = None,
+             subject_path: str | Path | None = None) -> TrainedRun:
+    """Load the last checkpoint of ``run_dir`` and its subject: ``subject`` if given, else the folder
+    at ``subject_path`` or where training found it, else the metadata copy kept in the run."""
     run_dir = Path(run_dir)
     stored = read_json(run_dir / CONFIG_FILE)
-    config = TrainConfig.from_dict(stored["train"])
+    if not isinstance(stored, dict) or "train" not in stored or "subject" not in stored:
+        raise RunFolderError(f"{run_dir / CONFIG_FILE}: not the config of an nbskit run")
+    config = stored_config(stored, run_dir)
+    note = None
     if subject is None:
-        subject = Subject.load(stored["subject"])
+        subject, note = open_subject(run_dir, stored, subject_path)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     state = load_checkpoint(run_dir)
     low, high = subject.expression_range()
     model = build_model(config, subject.aabb, low, high)
-    model.load_state_dict(state["model"])
-    grid = build_grid(config, subject.aabb)
-    grid.load_state_dict(state["grid"])
+    occupancy = build_occupancy(config, subject.aabb)
+    load_states(run_dir, state, model=model, grid=occupancy)
     return TrainedRun(run_dir=run_dir, subject=subject, config=config, model=model.to(device).eval(),
-                      grid=grid.to(device), step=state["step"], render_config=build_render_config(config),
-                      refined=refined_training_frames(state.get("refinement"), subject))
+                      occupancy=occupancy.to(device), step=state["step"], render_config=build_render_config(config),
+                      subject_note=note, refined=refined_training_frames(state.get("refinement"), subject))

@@ -7,6 +7,7 @@ which the trainer seeds from (seed, step), so a resumed run draws exactly the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -73,3 +74,25 @@ def sample_patches(frames: torch.Tensor, face_boxes: torch.Tensor, mouth_boxes: 
     corner[:, 0] = corner[:, 0].clamp(0, width - size)
     corner[:, 1] = corner[:, 1].clamp(0, height - size)
     return PixelBatch(frames=frames, pixels=corner[:, None, :] + patch_offsets(size)[None])
+
+
+def gather(values: torch.Tensor, batch: PixelBatch) -> torch.Tensor:
+    """Per-pixel values [N, H, W, ...] at the batch's pixels -> [B*R, ...]."""
+    frames = batch.frames[:, None].expand(batch.pixels.shape[:2])
+    return values[frames, batch.pixels[..., 1], batch.pixels[..., 0]].reshape(-1, *values.shape[3:])
+
+
+def _rays(config, data, frames: torch.Tensor, generator: torch.Generator) -> PixelBatch:
+    return sample_random_rays(frames, data.width, data.height, config.rays_per_frame, generator)
+
+
+def _patches(config, data, frames: torch.Tensor, generator: torch.Generator) -> PixelBatch | None:
+    if config.patches_per_batch <= 0:
+        return None
+    return sample_patches(frames[: config.patches_per_batch], data.face_boxes, data.mouth_boxes,
+                          config.patch_size, data.width, data.height, config.mouth_patch_probability, generator)
+
+
+# name -> sampler(config, frame set, frames [B], generator) -> PixelBatch or None (nothing to draw);
+# a training stage lists the names it renders (nbskit.train.stages).
+SAMPLERS: dict[str, Callable] = {"rays": _rays, "patches": _patches}

@@ -92,7 +92,7 @@ def _fit_loss(run, corrections, c2w, w, rows, pixels, target, background) -> tor
     origins, dirs = _left_rays(run, corrections, c2w, pixels)
     frame = torch.zeros(len(pixels), dtype=torch.int64, device=origins.device)
     with coarse_position_gradient(gradient_resolution(run.config.refine_gradient_resolution, run.intrinsics)):
-        out = render_rays(run.model, run.grid, origins, dirs, frame, corrections.expressions(w, rows),
+        out = render_rays(run.model, run.occupancy, origins, dirs, frame, corrections.expressions(w, rows),
                           background[pixels[:, 1], pixels[:, 0]], run.render_config)
     camera_prior, expression_prior = corrections.prior(rows)
     return (run.config.colour_weight * l1_loss(out["rgb"], target[pixels[:, 1], pixels[:, 0]])

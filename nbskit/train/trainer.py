@@ -1,8 +1,10 @@
 """The staged trainer (docs/architecture.md, “Training”): from a subject folder to a trained, drivable head model.
 
-One step draws B frames x R random rays (plus, in stage 3, one patch per frame for the first
-``patches_per_batch`` frames), renders them all in one call with an explicit frame slot per ray,
-and takes an Adam step on
+The trainer loops over the stage records of its config (:mod:`nbskit.train.stages`). One step
+draws B frames, lets each sampler of the current stage pick pixels of them (R random rays per
+frame; in the paper's stage 3 also one patch per frame for the first ``patches_per_batch``
+frames), renders them all in one call with an explicit frame slot per ray, and takes an Adam step
+on the stage's weighted loss terms (:data:`nbskit.train.losses.LOSS_TERMS`):
 
 - stage 1: L1(colour) + L1(opacity, mask)
 - stage 2: L1(colour)
@@ -15,6 +17,7 @@ uninterrupted run would have taken.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -26,18 +29,22 @@ from tqdm.auto import tqdm
 
 from nbskit.data.subject import Subject
 from nbskit.encoding.position_gradient import coarse_position_gradient
+from nbskit.errors import UserError
 from nbskit.train import losses, metrics
 from nbskit.train.checkpoint import (
+    CHECKPOINT_FILE,
     CONFIG_FILE,
     LOG_FILE,
     load_checkpoint,
+    load_states,
     restore_rng_states,
     save_checkpoint,
     write_json,
 )
-from nbskit.train.components import build_grid, build_model, build_optimizer, build_render_config
-from nbskit.train.dataset import FrameSet, load_frames, to_unit
-from nbskit.train.presets import STAGE_NAMES, TrainConfig
+from nbskit.train.components import build_model, build_occupancy, build_optimizer, build_render_config
+from nbskit.train.dataset import FrameSet, load_frames, scaled_intrinsics, to_unit
+from nbskit.train.interrupt import DeferredInterrupt, TrainingInterrupted
+from nbskit.train.presets import ConfigError, TrainConfig
 from nbskit.train.refinement import (
     FrameCorrections,
     build_refinement_optimizer,
@@ -46,7 +53,9 @@ from nbskit.train.refinement import (
     warm_up,
     write_refined_frames,
 )
-from nbskit.train.samplers import PixelBatch, sample_frames, sample_patches, sample_random_rays
+from nbskit.train.run_guard import subject_record, write_subject_copy
+from nbskit.train.samplers import SAMPLERS, PixelBatch, gather, sample_frames
+from nbskit.train.stages import Stage, stage_at
 
 # Independent random streams of one step (so adding draws to one never shifts another).
 DATA_STREAM, GRID_STREAM, RENDER_STREAM = 0, 1, 2
@@ -65,14 +74,32 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def gather(values: torch.Tensor, batch: PixelBatch) -> torch.Tensor:
-    """Per-pixel values [N, H, W, ...] at the batch's pixels -> [B*R, ...]."""
-    frames = batch.frames[:, None].expand(batch.pixels.shape[:2])
-    return values[frames, batch.pixels[..., 1], batch.pixels[..., 0]].reshape(-1, *values.shape[3:])
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite: training stops instead of saving a broken model."""
+
+
+def check_fits_subject(config: TrainConfig, subject: Subject) -> None:
+    """Options that depend on the subject, checked before any frame is loaded."""
+    size = scaled_intrinsics(subject.intrinsics, config.max_image_size)
+    patches = any("patches" in stage.samplers and stage.start < config.total_steps for stage in config.stages())
+    if patches and config.patches_per_batch > 0 and config.patch_size > min(size.width, size.height):
+        raise ConfigError(f"patch_size: {config.patch_size} does not fit in the {size.width}x{size.height} training "
+                          "images (max_image_size and the subject's resolution); use a smaller patch_size")
+
+
+def checked_plan(plan: list[Stage]) -> list[Stage]:
+    """``plan``, after checking that every loss term and sampler it names exists."""
+    for stage in plan:
+        unknown = [name for name, _ in stage.losses if name not in losses.LOSS_TERMS]
+        unknown += [name for name in stage.samplers if name not in SAMPLERS]
+        if unknown:
+            raise ValueError(f"stage {stage.name!r} names unknown loss terms or samplers {unknown}; "
+                             f"known: {sorted(losses.LOSS_TERMS)} and {sorted(SAMPLERS)}")
+    return plan
 
 
 class Trainer:
-    """Owns the model, grid, optimiser and data of one run; ``fit()`` trains to ``total_steps``.
+    """Owns the model, occupancy grid, optimiser and data of one run; ``fit()`` trains to ``total_steps``.
 
     Args:
         subject: the subject to fit.
@@ -86,6 +113,8 @@ class Trainer:
     def __init__(self, subject: Subject, config: TrainConfig, run_dir: str | Path | None = None,
                  perceptual: torch.nn.Module | None = None, progress: bool = True, device: str | None = None):
         config.validate()
+        self.stages = checked_plan(config.stages())
+        check_fits_subject(config, subject)
         self.subject, self.config, self.progress = subject, config, progress
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -96,7 +125,7 @@ class Trainer:
         self.expression_min, self.expression_max = subject.expression_range()
         seed_everything(config.seed)  # the initial weights depend on the seed only
         self.model = build_model(config, subject.aabb, self.expression_min, self.expression_max).to(self.device)
-        self.grid = build_grid(config, subject.aabb).to(self.device)
+        self.occupancy = build_occupancy(config, subject.aabb).to(self.device)
         self.optimizer = build_optimizer(self.model, config)
         self.corrections, self.refine_optimizer = None, None
         if refinement_enabled(config.refine, subject):
@@ -107,7 +136,7 @@ class Trainer:
         from nbskit.render import OccupancySchedule
 
         self.render_config = build_render_config(config)
-        self.grid_schedule = OccupancySchedule(every=config.grid_update_interval, warmup_steps=config.grid_warmup_steps)
+        self.occupancy_schedule = OccupancySchedule(every=config.grid_update_interval, warmup_steps=config.grid_warmup_steps)
         self._perceptual = perceptual
         self._perceptual_searched = perceptual is not None
         self.perceptual_label = getattr(perceptual, "label", None)
@@ -120,12 +149,13 @@ class Trainer:
         if self.run_dir is None:
             return
         write_json(self.run_dir / CONFIG_FILE, {
-            "subject": str(Path(self.subject.root).resolve()),
+            **subject_record(self.subject),
             "train": self.config.to_dict(),
             "model": self.model.summary(),
             "eval_background": self.train_frames.background_label,
             "refinement": self.corrections is not None,
         })
+        write_subject_copy(self.run_dir, self.subject)
 
     def write_log(self) -> None:
         if self.run_dir is not None:
@@ -139,26 +169,22 @@ class Trainer:
 
     def save(self) -> None:
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.grid, self.history,
+            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.occupancy, self.history,
                             refinement=self.refinement_state())
             if self.corrections is not None:
                 write_refined_frames(self.run_dir, self.step, self.corrections, self.train_frames)
 
     def resume(self) -> bool:
         """Load ``run_dir``'s last checkpoint if there is one; returns whether it did."""
-        try:
-            state = load_checkpoint(self.run_dir)
-        except FileNotFoundError:
+        if self.run_dir is None or not (self.run_dir / CHECKPOINT_FILE).is_file():
             return False
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.grid.load_state_dict(state["grid"])
+        state = load_checkpoint(self.run_dir)
+        load_states(self.run_dir, state, model=self.model, optimizer=self.optimizer, grid=self.occupancy)
         if self.corrections is not None:
-            self.corrections.load_state_dict(state["refinement"]["corrections"])
-            self.refine_optimizer.load_state_dict(state["refinement"]["optimizer"])
+            load_states(self.run_dir, state.get("refinement") or {}, corrections=self.corrections,
+                        optimizer=self.refine_optimizer)
         restore_rng_states(state["rng"])
         self.history = state["history"]
-        self.history.setdefault("cpu_seconds_per_stage", {})  # runs saved before CPU time was kept
         self.step = state["step"]
         return True
 
@@ -209,24 +235,20 @@ class Trainer:
         background = torch.cat([data.background[b.pixels[..., 1], b.pixels[..., 0]].reshape(-1, 3) for b in batches])
         device = self.device
         with coarse_position_gradient(gradient_resolution(self.config.refine_gradient_resolution, data.intrinsics)):
-            return render_rays(self.model, self.grid, torch.cat(origins).to(device), torch.cat(dirs).to(device),
+            return render_rays(self.model, self.occupancy, torch.cat(origins).to(device), torch.cat(dirs).to(device),
                                torch.cat(slots).to(device), expressions.to(device), background.to(device),
                                self.render_config, training=True, generator=generator)
 
     def train_step(self) -> dict:
         """One optimisation step at ``self.step``; returns its loss terms (floats)."""
         config, data, step = self.config, self.train_frames, self.step
-        stage = config.stage(step)
+        number, stage = stage_at(self.stages, step)
         generator = step_generator(config.seed, step, DATA_STREAM)
-        self.grid_schedule.maybe_update(self.grid, step, self.model, self.expression_max,
+        self.occupancy_schedule.maybe_update(self.occupancy, step, self.model, self.expression_max,
                                         step_generator(config.seed, step, GRID_STREAM, self.device))
         frames = sample_frames(len(data), config.frames_per_batch, generator)
-        rays = sample_random_rays(frames, data.width, data.height, config.rays_per_frame, generator)
-        batches = [rays]
-        if stage == 3 and config.patches_per_batch > 0:
-            batches.append(sample_patches(frames[: config.patches_per_batch], data.face_boxes, data.mouth_boxes,
-                                          config.patch_size, data.width, data.height,
-                                          config.mouth_patch_probability, generator))
+        drawn = [SAMPLERS[name](config, data, frames, generator) for name in stage.samplers]
+        batches = [batch for batch in drawn if batch is not None]
         refine = self.refining(step)
         output = self._render(batches, frames, step_generator(config.seed, step, RENDER_STREAM, self.device), refine)
         terms, psnr = self._loss_terms(output, batches, stage)
@@ -237,38 +259,43 @@ class Trainer:
             warm_up(self.refine_optimizer, step - config.refine_start_step(), config.refine_warmup_steps)
             self.refine_optimizer.zero_grad(set_to_none=True)
         total = sum(terms.values())
+        loss = float(total.detach())
+        if not math.isfinite(loss):
+            kept = self.run_dir is not None and (self.run_dir / CHECKPOINT_FILE).is_file()
+            raise TrainingDiverged(f"training diverged: the loss is {loss} at step {step + 1} (stage {number}); "
+                                   f"{'the last checkpoint in the run folder is kept; ' if kept else ''}"
+                                   "lower learning_rate (--set learning_rate=...) and train again")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
         if refine:
             self.refine_optimizer.step()
         self.step += 1
-        return {"step": self.step, "stage": stage, "loss": float(total.detach()), "psnr": psnr,
+        return {"step": self.step, "stage": number, "loss": loss, "psnr": psnr,
                 **{name: float(value.detach()) for name, value in terms.items()}}
 
-    def _loss_terms(self, output: dict, batches: list[PixelBatch], stage: int) -> tuple[dict, float]:
-        """Weighted loss terms of a step (docs/architecture.md, “Training”), and the PSNR of its random rays.
+    def _loss_terms(self, output: dict, batches: list[PixelBatch], stage: Stage) -> tuple[dict, float]:
+        """The stage's weighted loss terms (docs/architecture.md, “Training”), and the PSNR of its random rays.
 
-        ``batches[0]`` holds the random rays; ``batches[1]``, if present, the stage-3 patches.
+        ``batches[0]`` holds the random rays, the others (if any) what the stage's other samplers drew.
         """
-        config, data = self.config, self.train_frames
+        data = self.train_frames
         rays = batches[0]
         num_random = rays.pixels.shape[0] * rays.pixels.shape[1]
         rgb, target = output["rgb"], to_unit(torch.cat([gather(data.images, b) for b in batches])).to(self.device)
-        terms = {"colour": config.colour_weight * losses.l1_loss(rgb[:num_random], target[:num_random])}
-        if stage == 1:
-            mask = to_unit(gather(data.masks, rays)).to(self.device)
-            terms["mask"] = config.mask_weight * losses.l1_loss(output["opacity"][:num_random], mask)
-        if len(batches) > 1:
-            size = config.patch_size
-            patch_rgb = rgb[num_random:].reshape(-1, size, size, 3)
-            patch_target = target[num_random:].reshape(-1, size, size, 3)
-            terms["patch_l1"] = config.patch_l1_weight * losses.l1_loss(patch_rgb, patch_target)
-            if self.perceptual is not None:
-                terms["perceptual"] = config.perceptual_weight * losses.perceptual_loss(
-                    self.perceptual, patch_rgb, patch_target)
-        if config.shrinkage_weight > 0:
-            terms["shrinkage"] = config.shrinkage_weight * losses.shrinkage_loss(self.model)
+        visible = to_unit(torch.cat([gather(data.visible, b) for b in batches])).to(self.device)
+        target = losses.visible_target(rgb, target, visible)  # ignored pixels (occluders) count nowhere
+        step_outputs = losses.StepOutputs(
+            rgb=rgb, opacity=output["opacity"], target=target,
+            mask=lambda: losses.visible_target(output["opacity"][:num_random],
+                                               to_unit(gather(data.masks, rays)).to(self.device), visible[:num_random]),
+            num_rays=num_random, patch_size=self.config.patch_size, model=self.model,
+            perceptual=lambda: self.perceptual)
+        terms = {}
+        for name, weight in stage.losses:
+            value = losses.LOSS_TERMS[name](step_outputs)
+            if value is not None:
+                terms[name] = weight * value
         with torch.no_grad():
             psnr = metrics.psnr_from_mse(float(torch.mean((rgb[:num_random] - target[:num_random]) ** 2)))
         return terms, psnr
@@ -279,7 +306,7 @@ class Trainer:
         """Render row ``row`` of a FrameSet at its resolution over its background."""
         from nbskit.render import render_image
 
-        return render_image(self.model, self.grid, frames.intrinsics, frames.c2w[row], frames.expressions[row],
+        return render_image(self.model, self.occupancy, frames.intrinsics, frames.c2w[row], frames.expressions[row],
                             frames.background, self.render_config)
 
     def evaluate(self) -> dict:
@@ -290,10 +317,9 @@ class Trainer:
         return {"step": self.step, "split": self.eval_split, "psnr": metrics.psnr(rendered.clamp(0, 1), truth)}
 
     # ------------------------------------------------------------------ the loop
-    def _count_training_time(self, stage: int, wall: float, cpu: float) -> None:
-        """Add one step's wall and process-CPU seconds to its stage (evaluations and checkpoint
+    def _count_training_time(self, name: str, wall: float, cpu: float) -> None:
+        """Add one step's wall and process-CPU seconds to stage ``name`` (evaluations and checkpoint
         writes are not training cost, so timed comparisons such as the paper's Fig. 8 leave them out)."""
-        name = STAGE_NAMES[stage - 1]
         for key, seconds in (("seconds_per_stage", wall), ("cpu_seconds_per_stage", cpu)):
             totals = self.history[key]
             totals[name] = totals.get(name, 0.0) + seconds
@@ -303,35 +329,47 @@ class Trainer:
         return (sum(self.history["seconds_per_stage"].values()),
                 sum(self.history["cpu_seconds_per_stage"].values()))
 
+    def _fit_step(self, until: int, bar, callback: Callable[[dict], None] | None) -> None:
+        """One step of :meth:`fit` with its logging, periodic evaluation and checkpoint."""
+        config = self.config
+        stage = stage_at(self.stages, self.step)[1]
+        wall, cpu = time.perf_counter(), time.process_time()
+        record = self.train_step()
+        self._count_training_time(stage.name, time.perf_counter() - wall, time.process_time() - cpu)
+        if self.step % config.log_interval == 0 or self.step == until:
+            self.history["train"].append(record)
+            bar.set_postfix(stage=record["stage"], loss=f"{record['loss']:.4f}", psnr=f"{record['psnr']:.2f}")
+            if callback:
+                callback(record)
+        bar.update(1)
+        if self.step % config.eval_interval == 0 or self.step == config.total_steps:
+            evaluation = self.evaluate()
+            self.history["eval"].append(evaluation)
+            bar.write(f"step {self.step}: {self.eval_split} PSNR {evaluation['psnr']:.2f} dB")
+            if callback:
+                callback(evaluation)
+        if self.step % config.checkpoint_interval == 0 or self.step == until:
+            self.save()
+            self.write_log()
+
     def fit(self, until: int | None = None, callback: Callable[[dict], None] | None = None) -> dict:
         """Train from ``self.step`` to ``until`` (default ``total_steps``); returns the history.
 
         ``callback(record)`` is called with each logged record (train records have a 'loss',
-        eval records do not), e.g. to draw live plots in a notebook.
+        eval records do not), e.g. to draw live plots in a notebook. Ctrl-C (SIGINT) finishes the
+        current step, saves a checkpoint and raises TrainingInterrupted.
         """
         config = self.config
         until = config.total_steps if until is None else min(until, config.total_steps)
         self.write_config()
         bar = tqdm(total=until, initial=self.step, desc="training", disable=not self.progress, dynamic_ncols=True)
-        while self.step < until:
-            stage = config.stage(self.step)
-            wall, cpu = time.perf_counter(), time.process_time()
-            record = self.train_step()
-            self._count_training_time(stage, time.perf_counter() - wall, time.process_time() - cpu)
-            if self.step % config.log_interval == 0 or self.step == until:
-                self.history["train"].append(record)
-                bar.set_postfix(stage=stage, loss=f"{record['loss']:.4f}", psnr=f"{record['psnr']:.2f}")
-                if callback:
-                    callback(record)
-            bar.update(1)
-            if self.step % config.eval_interval == 0 or self.step == config.total_steps:
-                evaluation = self.evaluate()
-                self.history["eval"].append(evaluation)
-                bar.write(f"step {self.step}: {self.eval_split} PSNR {evaluation['psnr']:.2f} dB")
-                if callback:
-                    callback(evaluation)
-            if self.step % config.checkpoint_interval == 0 or self.step == until:
-                self.save()
-                self.write_log()
+        with DeferredInterrupt() as interrupt:
+            while self.step < until:
+                self._fit_step(until, bar, callback)
+                if interrupt.requested:  # Ctrl-C: keep this step, then stop
+                    self.save()
+                    self.write_log()
+                    bar.close()
+                    raise TrainingInterrupted(self.step, saved=self.run_dir is not None)
         bar.close()
         return self.history

@@ -1,6 +1,6 @@
 """What the course notebooks share: which subject, which training config, and a reusable trained run.
 
-Notebooks 05–08 all need a trained head. Runs are kept in folders named after their subject and
+Notebooks 06–09 all need a trained head. Runs are kept in folders named after their subject and
 config, so a notebook run a second time (or another notebook with the same settings) resumes or
 reuses the finished run instead of training again.
 
@@ -11,6 +11,7 @@ preset on a GPU, ``cpu`` otherwise.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +40,11 @@ SMOKE_MESH_OPTICAL_DEPTH = 1.0
 
 def course_subject(smoke: bool, cache: Path = SUBJECT_CACHE) -> Path:
     """The synthetic subject of the course (made once and cached): ``tiny`` in smoke mode, else ``small``."""
-    from nbskit.data.synthetic import default_subject, synthesize_subject
+    from nbskit.data.synthetic import default_subject
 
     if not smoke:
         return default_subject(cache)
-    root = Path(cache) / f"synthetic_{SMOKE_SUBJECT}_procedural_seed0"
-    if not (root / "transforms.json").is_file():  # written last, atomically: its presence means complete
-        synthesize_subject(root, SMOKE_SUBJECT, seed=0, model="procedural")
-    return root
+    return default_subject(cache, preset=SMOKE_SUBJECT, model="procedural")
 
 
 def course_config(smoke: bool, **overrides) -> TrainConfig:
@@ -134,7 +132,7 @@ def frame_statistics(run, indices, grid=None, split: str = "test") -> dict[str, 
     if missing:
         raise ValueError(f"frames {missing} are not in the {split!r} split of {run.subject.root}")
     device = run.model.aabb.device
-    grid = run.grid if grid is None else grid
+    grid = run.occupancy if grid is None else grid
     background = frames.background.to(device)
     stats: dict[str, list[float]] = {"psnr": [], "samples_per_ray": [], "seconds": []}
     for index in indices:
@@ -155,12 +153,24 @@ def frame_statistics(run, indices, grid=None, split: str = "test") -> dict[str, 
     return {key: np.asarray(values) for key, values in stats.items()}
 
 
-def seconds_per_step(history: dict, steps: int) -> float:
-    """Mean training wall-clock per step, from the trainer's per-stage timings."""
-    return sum(history["seconds_per_stage"].values()) / max(steps, 1)
-
-
 CURVE_FILE = "psnr_vs_time.json"
+SNAPSHOT_FILE = "psnr_vs_time_frames.npy"
+
+
+def curve_point(trainer, regions) -> dict[str, float]:
+    """The model's validation PSNR now, mean over the first ``eval_frames`` frames of the trainer's
+    evaluation split: whole image ('psnr'), inside each face region ('psnr_mouth', 'psnr_eyes' when
+    the subject has 68-point landmarks) and outside them ('psnr_rest'). ``regions``: a FaceRegions
+    of those frames."""
+    from nbskit.train.region_metrics import masked_psnr
+
+    frames, values = trainer.eval_frames, []
+    for row in range(min(trainer.config.eval_frames, len(frames))):
+        prediction, target = trainer.render_frame(frames, row)["rgb"].clamp(0, 1).cpu(), frames.image(row)
+        masks = regions.masks(row)
+        rest = ~torch.stack(list(masks.values())).any(dim=0)
+        values.append({**regions.psnr(prediction, target, row), "psnr_rest": masked_psnr(prediction, target, rest)})
+    return {key: float(np.nanmean([v[key] for v in values])) for key in values[0]}
 
 
 def timed_training(
@@ -169,6 +179,7 @@ def timed_training(
     evaluations: int = 6,
     runs: Path = RUNS_FOLDER,
     progress: bool = True,
+    snapshot_row: int | None = None,
 ) -> list[dict]:
     """Train in ``evaluations`` equal chunks, evaluating after each; returns the PSNR-vs-time curve.
 
@@ -177,22 +188,71 @@ def timed_training(
     stored as ``psnr_vs_time.json`` in the run folder and returned from there when the run is
     already finished, so re-running a notebook does not retrain.
 
+    Args:
+        snapshot_row: a row of the evaluation frames to render at every point of the curve; the
+            uint8 renders [P, H, W, 3] are kept in the run folder (see :func:`curve_snapshots`).
+
     Returns:
-        [{'step', 'seconds' (cumulative training wall-clock), 'psnr' (validation, dB)}, ...]
+        [{'step', 'seconds' (cumulative training wall-clock), 'cpu_seconds' (process CPU time, all
+        threads), 'psnr', 'psnr_mouth', 'psnr_eyes', 'psnr_rest' (validation, dB; see
+        :func:`curve_point`)}, ...]
     """
+    from nbskit.apps.render import to_uint8
     from nbskit.data.subject import Subject
     from nbskit.train.checkpoint import read_json, write_json
+    from nbskit.train.region_metrics import FaceRegions
     from nbskit.train.trainer import Trainer
 
     run_dir = run_folder(subject_dir, config, runs)
     if (run_dir / CURVE_FILE).is_file():
         return read_json(run_dir / CURVE_FILE)
-    trainer = Trainer(Subject.load(subject_dir), config, run_dir, progress=progress)
-    curve, seconds = [{"step": 0, "seconds": 0.0, "psnr": trainer.evaluate()["psnr"]}], 0.0
+    subject = Subject.load(subject_dir)
+    trainer = Trainer(subject, config, run_dir, progress=progress)
+    regions = FaceRegions(subject, trainer.eval_frames)
+    snapshots = []
+
+    def measure(wall: float, cpu: float) -> dict:
+        if snapshot_row is not None:
+            snapshots.append(to_uint8(trainer.render_frame(trainer.eval_frames, snapshot_row)["rgb"]))
+        return {"step": trainer.step, "seconds": wall, "cpu_seconds": cpu, **curve_point(trainer, regions)}
+
+    curve = [measure(0.0, 0.0)]
     for until in np.linspace(0, config.total_steps, evaluations + 1)[1:].round().astype(int):
-        before = trainer.training_seconds()[0]
         trainer.fit(until=int(until))
-        seconds += trainer.training_seconds()[0] - before
-        curve.append({"step": trainer.step, "seconds": seconds, "psnr": trainer.evaluate()["psnr"]})
-    write_json(run_dir / CURVE_FILE, curve)
+        curve.append(measure(*trainer.training_seconds()))
+    if snapshots:
+        temporary = run_dir / f"{SNAPSHOT_FILE}.tmp"
+        with open(temporary, "wb") as handle:
+            np.save(handle, np.stack(snapshots))
+        os.replace(temporary, run_dir / SNAPSHOT_FILE)
+    write_json(run_dir / CURVE_FILE, curve)  # last: its presence means the run and its snapshots are complete
     return curve
+
+
+def curve_snapshots(subject_dir: Path, config: TrainConfig, runs: Path = RUNS_FOLDER) -> np.ndarray:
+    """uint8 [P, H, W, 3]: the renders :func:`timed_training` kept, one per point of the curve."""
+    return np.load(run_folder(subject_dir, config, runs) / SNAPSHOT_FILE)
+
+
+def value_at_cpu_time(curve: list[dict], key: str, cpu_seconds: float) -> float:
+    """A curve's ``key`` (e.g. 'psnr') at ``cpu_seconds`` of training, linearly interpolated between points."""
+    return float(np.interp(cpu_seconds, [p["cpu_seconds"] for p in curve], [p[key] for p in curve]))
+
+
+MIN_SEEDS_FOR_ORDERING = 3
+
+
+def ordering_verdict(differences, first: str, second: str) -> str:
+    """What paired differences ``first - second`` (one per seed) allow one to say.
+
+    An ordering needs at least :data:`MIN_SEEDS_FOR_ORDERING` seeds that all agree on its sign;
+    otherwise the two are not distinguishable (the spread covers zero).
+    """
+    differences = np.asarray(differences, dtype=float)
+    if len(differences) < MIN_SEEDS_FOR_ORDERING:
+        return f"only {len(differences)} seeds: no ordering stated"
+    if differences.min() > 0:
+        return f"{first} ahead on every seed"
+    if differences.max() < 0:
+        return f"{second} ahead on every seed"
+    return "not distinguishable (the spread covers zero)"

@@ -44,7 +44,7 @@ def as_run(run):
         from nbskit.train.run import load_run
 
         return load_run(run)
-    for attribute in ("model", "grid", "subject", "render"):
+    for attribute in ("model", "occupancy", "subject", "render"):
         if not hasattr(run, attribute):
             raise TypeError(
                 f"expected a run folder or a TrainedRun (nbskit.train.run.load_run); "
@@ -80,7 +80,7 @@ def display_grid(run):
     from nbskit.render import OccupancyGrid
     from nbskit.render.occupancy import pack_bits
 
-    trained = run.grid
+    trained = run.occupancy
     device = trained.aabb.device
     resolution = trained.resolution
     if device.type == "cpu":
@@ -150,7 +150,7 @@ class RunView:
         return orbit_camera(self.base_camera, self.centre, yaw_degrees, pitch_degrees)
 
     @functools.cached_property
-    def grid(self):
+    def occupancy(self):
         """The occupancy grid the view marches through (:func:`display_grid`), made on first use."""
         return display_grid(self.run)
 
@@ -173,11 +173,11 @@ class RunView:
     def _render(self, expression: np.ndarray, yaw_degrees: float, pitch_degrees: float) -> np.ndarray:
         from nbskit.render import render_image
 
-        device = self.run.grid.aabb.device
+        device = self.run.occupancy.aabb.device
         camera = torch.as_tensor(self.camera(yaw_degrees, pitch_degrees), dtype=torch.float32, device=device)
         background = torch.as_tensor(self.background, device=device)
         out = render_image(
-            self.run.model, self.grid, self.intrinsics, camera, expression, background, self.render_config
+            self.run.model, self.occupancy, self.intrinsics, camera, expression, background, self.render_config
         )
         self.samples_per_ray = out["num_samples"] / (self.intrinsics.width * self.intrinsics.height)
         return out["rgb"].clamp(0, 1).cpu().numpy()

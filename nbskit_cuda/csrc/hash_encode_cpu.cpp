@@ -336,10 +336,11 @@ void weighted_sums(const scalar_t* in, int64_t J, scalar_t* out, int64_t I, int6
 at::Tensor hash_encode_forward_cpu(const at::Tensor& x_in, const at::Tensor& tables_in, const at::Tensor& frame_in,
                                    const at::Tensor& offsets, const at::Tensor& scales,
                                    const c10::optional<at::Tensor>& out_opt) {
+  const auto levels = level_geometries(offsets, scales);
   check_samples(x_in, frame_in);
   check_tables(tables_in, offsets, "tables");
-  check_frame_range(frame_in, tables_in.size(0));
-  const auto levels = level_geometries(offsets, scales);
+  check_device(tables_in, x_in, "tables");
+  check_frame_range_cpu(frame_in, tables_in.size(0));
   const auto x = x_in.contiguous();
   const auto tables = tables_in.contiguous();
   const auto frame = frame_in.contiguous();
@@ -357,14 +358,16 @@ at::Tensor hash_encode_forward_cpu(const at::Tensor& x_in, const at::Tensor& tab
 at::Tensor hash_encode_backward_cpu(const at::Tensor& grad_out_in, const at::Tensor& x_in, const at::Tensor& frame_in,
                                     const at::Tensor& offsets, const at::Tensor& scales, int64_t num_tables,
                                     int64_t features) {
-  check_samples(x_in, frame_in);
   const auto levels = level_geometries(offsets, scales);
   const int64_t L = static_cast<int64_t>(levels.size());
+  check_samples(x_in, frame_in);
+  check_device(grad_out_in, x_in, "grad_out");
   check_output_grad(grad_out_in, x_in.size(0), L * features);
+  check_frame_range_cpu(frame_in, num_tables);
   const auto x = x_in.contiguous();
   const auto frame = frame_in.contiguous();
   const auto grad_out = grad_out_in.contiguous();
-  const int64_t N = x.size(0), T = offsets[-1].item<int64_t>();
+  const int64_t N = x.size(0), T = total_entries(offsets);
   auto grad = zeros_large_cpu({num_tables, T, features}, grad_out.scalar_type());
   AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "hash_encode_backward_cpu", [&] {
     dispatch_features(features, [&](auto f) {
@@ -376,7 +379,7 @@ at::Tensor hash_encode_backward_cpu(const at::Tensor& grad_out_in, const at::Ten
 }
 
 at::Tensor blend_forward_cpu(const at::Tensor& tables_in, const at::Tensor& coefficients_in) {
-  TORCH_CHECK(tables_in.dim() == 3, "blend: tables must be [K+1,T,F], got ", tables_in.sizes());
+  TORCH_CHECK_VALUE(tables_in.dim() == 3, "blend: tables must be [K+1,T,F], got ", tables_in.sizes());
   check_coefficients(coefficients_in, tables_in);
   const auto tables = tables_in.contiguous();
   const auto coefficients = coefficients_in.contiguous();
@@ -393,11 +396,12 @@ at::Tensor blend_forward_cpu(const at::Tensor& tables_in, const at::Tensor& coef
 }
 
 at::Tensor blend_backward_cpu(const at::Tensor& grad_blended_in, const at::Tensor& coefficients_in) {
-  TORCH_CHECK(grad_blended_in.dim() == 3 && coefficients_in.dim() == 2 &&
-                  coefficients_in.size(0) == grad_blended_in.size(0) &&
-                  coefficients_in.scalar_type() == grad_blended_in.scalar_type(),
-              "blend backward: expected grad_blended [B,T,F] and coefficients [B,K+1] of one dtype, got ",
-              grad_blended_in.sizes(), " and ", coefficients_in.sizes());
+  TORCH_CHECK_VALUE(grad_blended_in.dim() == 3 && coefficients_in.dim() == 2 &&
+                        coefficients_in.size(0) == grad_blended_in.size(0) &&
+                        coefficients_in.scalar_type() == grad_blended_in.scalar_type() &&
+                        coefficients_in.device() == grad_blended_in.device(),
+                    "blend backward: expected grad_blended [B,T,F] and coefficients [B,K+1] of one dtype and device, got ",
+                    grad_blended_in.sizes(), " and ", coefficients_in.sizes());
   const auto grad_blended = grad_blended_in.contiguous();
   const auto coefficients = coefficients_in.contiguous();
   const int64_t B = coefficients.size(0), K1 = coefficients.size(1);
@@ -416,11 +420,12 @@ at::Tensor blended_encode_forward_cpu(const at::Tensor& x_in, const at::Tensor& 
                                       const at::Tensor& coefficients_in, const at::Tensor& frame_in,
                                       const at::Tensor& offsets, const at::Tensor& scales,
                                       const c10::optional<at::Tensor>& out_opt) {
+  const auto levels = level_geometries(offsets, scales);
   check_samples(x_in, frame_in);
   check_tables(tables_in, offsets, "tables");
+  check_device(tables_in, x_in, "tables");
   check_coefficients(coefficients_in, tables_in);
-  check_frame_range(frame_in, coefficients_in.size(0));
-  const auto levels = level_geometries(offsets, scales);
+  check_frame_range_cpu(frame_in, coefficients_in.size(0));
   const auto x = x_in.contiguous();
   const auto tables = tables_in.contiguous();
   const auto coefficients = coefficients_in.contiguous();
@@ -440,9 +445,14 @@ std::vector<at::Tensor> blended_encode_backward_cpu(const at::Tensor& grad_out_i
                                                     const at::Tensor& tables_in, const at::Tensor& coefficients_in,
                                                     const at::Tensor& frame_in, const at::Tensor& offsets,
                                                     const at::Tensor& scales, bool need_coefficient_grad) {
-  check_samples(x_in, frame_in);
   const auto levels = level_geometries(offsets, scales);
   const int64_t L = static_cast<int64_t>(levels.size());
+  check_samples(x_in, frame_in);
+  check_tables(tables_in, offsets, "tables");
+  check_device(tables_in, x_in, "tables");
+  check_device(grad_out_in, x_in, "grad_out");
+  check_coefficients(coefficients_in, tables_in);
+  check_frame_range_cpu(frame_in, coefficients_in.size(0));
   const auto x = x_in.contiguous();
   const auto tables = tables_in.contiguous();
   const auto coefficients = coefficients_in.contiguous();

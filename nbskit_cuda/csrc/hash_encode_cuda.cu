@@ -96,30 +96,46 @@ __device__ __forceinline__ bool sample_corners(const float* x, int64_t n, const 
   return true;
 }
 
+// Samples whose frame index is outside [0, num_frames): the host does not check the indices (that
+// would wait for the device; NBSKIT_CHECK_INPUTS=1 checks them before the launch), so the kernels
+// never read or write through a bad one. They encode to NaN, which any loss makes visible, and
+// receive no gradient.
+__device__ __forceinline__ bool frame_in_range(const int64_t* frame, int64_t n, int64_t num_frames) {
+  return frame[n] >= 0 && frame[n] < num_frames;
+}
+
 // Writes out[n, l*F : (l+1)*F] for this thread's sample n and level l: zeros outside the unit
-// cube, else what add_corners(n, corners, acc) accumulates into the zeroed acc (F values).
+// cube, NaN for a frame index out of range, else what add_corners(n, corners, acc) accumulates
+// into the zeroed acc (F values).
 template <typename scalar_t, typename accum_t, int kF, typename AddCorners>
-__device__ __forceinline__ void encode_thread_item(const float* x, const LevelTable& levels, int64_t N, int F,
-                                                   scalar_t* out, AddCorners&& add_corners) {
+__device__ __forceinline__ void encode_thread_item(const float* x, const int64_t* frame, int64_t num_frames,
+                                                   const LevelTable& levels, int64_t N, int F, scalar_t* out,
+                                                   AddCorners&& add_corners) {
   int64_t n;
   int l;
   if (!thread_sample_level(N, levels.count, n, l)) return;
   RowValues<accum_t, kF> acc = {};
   CellCorners corners;
-  if (sample_corners(x, n, levels.level[l], corners)) add_corners(n, corners, acc);
+  const bool valid = frame_in_range(frame, n, num_frames);
+  if (valid && sample_corners(x, n, levels.level[l], corners)) add_corners(n, corners, acc);
   scalar_t* o = out + (n * levels.count + l) * F;
-  for (int f = 0; f < F; ++f) o[f] = static_cast<scalar_t>(acc[f]);
+  for (int f = 0; f < F; ++f) o[f] = static_cast<scalar_t>(valid ? acc[f] : accum_t(NAN));
 }
 
-// For this thread's sample n and level l, if the sample lies inside the unit cube, calls
-// scatter(n, corners, g) with g = grad_out[n, l*F : (l+1)*F] in the accumulation type.
+// For this thread's sample n and level l, if the sample lies inside the unit cube and its frame
+// index in range, calls scatter(n, corners, g) with g = grad_out[n, l*F : (l+1)*F] in the
+// accumulation type.
 template <typename scalar_t, typename accum_t, int kF, typename Scatter>
-__device__ __forceinline__ void scatter_thread_item(const scalar_t* grad_out, const float* x, const LevelTable& levels,
-                                                    int64_t N, int F, Scatter&& scatter) {
+__device__ __forceinline__ void scatter_thread_item(const scalar_t* grad_out, const float* x, const int64_t* frame,
+                                                    int64_t num_frames, const LevelTable& levels, int64_t N, int F,
+                                                    Scatter&& scatter) {
   int64_t n;
   int l;
   CellCorners corners;
-  if (!thread_sample_level(N, levels.count, n, l) || !sample_corners(x, n, levels.level[l], corners)) return;
+  if (!thread_sample_level(N, levels.count, n, l) || !frame_in_range(frame, n, num_frames) ||
+      !sample_corners(x, n, levels.level[l], corners)) {
+    return;
+  }
   const scalar_t* g_out = grad_out + (n * levels.count + l) * F;
   RowValues<accum_t, kF> g;
   for (int f = 0; f < F; ++f) g[f] = accum_t(to_float(g_out[f]));
@@ -128,8 +144,8 @@ __device__ __forceinline__ void scatter_thread_item(const scalar_t* grad_out, co
 
 template <typename scalar_t, typename accum_t, int kF>
 __global__ void lookup_forward_kernel(const float* __restrict__ x, const scalar_t* __restrict__ tables,
-                                      const int64_t* __restrict__ frame, LevelTable levels, int64_t N, int64_t T,
-                                      int features, scalar_t* __restrict__ out) {
+                                      const int64_t* __restrict__ frame, int64_t B, LevelTable levels, int64_t N,
+                                      int64_t T, int features, scalar_t* __restrict__ out) {
   const int F = kF > 0 ? kF : features;
   auto add_corners = [&](int64_t n, const CellCorners& corners, accum_t* acc) {
     const scalar_t* table = tables + frame[n] * T * F;
@@ -138,13 +154,13 @@ __global__ void lookup_forward_kernel(const float* __restrict__ x, const scalar_
       for (int f = 0; f < F; ++f) acc[f] += accum_t(corners.weight[c]) * accum_t(to_float(row[f]));
     }
   };
-  encode_thread_item<scalar_t, accum_t, kF>(x, levels, N, F, out, add_corners);
+  encode_thread_item<scalar_t, accum_t, kF>(x, frame, B, levels, N, F, out, add_corners);
 }
 
 template <typename scalar_t, typename accum_t, int kF>
 __global__ void lookup_backward_kernel(const scalar_t* __restrict__ grad_out, const float* __restrict__ x,
-                                       const int64_t* __restrict__ frame, LevelTable levels, int64_t N, int64_t T,
-                                       int features, accum_t* __restrict__ grad) {
+                                       const int64_t* __restrict__ frame, int64_t B, LevelTable levels, int64_t N,
+                                       int64_t T, int features, accum_t* __restrict__ grad) {
   const int F = kF > 0 ? kF : features;
   auto scatter = [&](int64_t n, const CellCorners& corners, const accum_t* gl) {
     accum_t* table = grad + frame[n] * T * F;
@@ -154,7 +170,7 @@ __global__ void lookup_backward_kernel(const scalar_t* __restrict__ grad_out, co
       atomic_add_row<accum_t, kF>(table + int64_t(corners.row[c]) * F, contribution, F);
     }
   };
-  scatter_thread_item<scalar_t, accum_t, kF>(grad_out, x, levels, N, F, scatter);
+  scatter_thread_item<scalar_t, accum_t, kF>(grad_out, x, frame, B, levels, N, F, scatter);
 }
 
 // grad_tables[k, j] = sum_b coefficients[b, k] * grad_blended[b, j]; one thread per (k, j).
@@ -172,7 +188,7 @@ __global__ void blend_backward_kernel(const accum_t* __restrict__ grad_blended, 
 template <typename scalar_t, typename accum_t, int kF>
 __global__ void fused_forward_kernel(const float* __restrict__ x, const scalar_t* __restrict__ tables,
                                      const scalar_t* __restrict__ coefficients, const int64_t* __restrict__ frame,
-                                     LevelTable levels, int64_t N, int64_t K1, int64_t T, int features,
+                                     int64_t B, LevelTable levels, int64_t N, int64_t K1, int64_t T, int features,
                                      scalar_t* __restrict__ out) {
   const int F = kF > 0 ? kF : features;
   auto add_corners = [&](int64_t n, const CellCorners& corners, accum_t* acc) {
@@ -187,14 +203,14 @@ __global__ void fused_forward_kernel(const float* __restrict__ x, const scalar_t
       }
     }
   };
-  encode_thread_item<scalar_t, accum_t, kF>(x, levels, N, F, out, add_corners);
+  encode_thread_item<scalar_t, accum_t, kF>(x, frame, B, levels, N, F, out, add_corners);
 }
 
 template <typename scalar_t, typename accum_t, int kF>
 __global__ void fused_backward_kernel(const scalar_t* __restrict__ grad_out, const float* __restrict__ x,
                                       const scalar_t* __restrict__ tables, const scalar_t* __restrict__ coefficients,
-                                      const int64_t* __restrict__ frame, LevelTable levels, int64_t N, int64_t K1,
-                                      int64_t T, int features, accum_t* __restrict__ grad_tables,
+                                      const int64_t* __restrict__ frame, int64_t B, LevelTable levels, int64_t N,
+                                      int64_t K1, int64_t T, int features, accum_t* __restrict__ grad_tables,
                                       accum_t* __restrict__ grad_coefficients) {
   const int F = kF > 0 ? kF : features;
   auto scatter = [&](int64_t n, const CellCorners& corners, const accum_t* gl) {
@@ -214,15 +230,15 @@ __global__ void fused_backward_kernel(const scalar_t* __restrict__ grad_out, con
       if (grad_coefficients) atomicAdd(grad_coefficients + b * K1 + k, dot);
     }
   };
-  scatter_thread_item<scalar_t, accum_t, kF>(grad_out, x, levels, N, F, scatter);
+  scatter_thread_item<scalar_t, accum_t, kF>(grad_out, x, frame, B, levels, N, F, scatter);
 }
 
 void check_cuda(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.is_cuda(), "hash encode (CUDA): ", name, " must be on a CUDA device");
+  TORCH_CHECK_VALUE(t.is_cuda(), "hash encode (CUDA): ", name, " must be on a CUDA device, got ", t.device());
 }
 
 void check_features(int64_t features) {
-  TORCH_CHECK(features <= kMaxFeatures, "hash encode (CUDA): at most ", kMaxFeatures, " features per entry, got ",
+  TORCH_CHECK_VALUE(features >= 1 && features <= kMaxFeatures, "hash encode (CUDA): at most ", kMaxFeatures, " features per entry, got ",
               features);
 }
 
@@ -232,7 +248,7 @@ void check_forward_inputs(const at::Tensor& x, const at::Tensor& tables, const a
   check_samples(x, frame);
   check_tables(tables, offsets, "tables");
   check_cuda(x, "x");
-  check_cuda(tables, "tables");
+  check_device(tables, x, "tables");
   check_features(tables.size(2));
 }
 
@@ -240,7 +256,8 @@ void check_forward_inputs(const at::Tensor& x, const at::Tensor& tables, const a
 void check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& frame,
                            const at::Tensor& offsets, int64_t features) {
   check_samples(x, frame);
-  check_cuda(grad_out, "grad_out");
+  check_cuda(x, "x");
+  check_device(grad_out, x, "grad_out");
   check_features(features);
   check_output_grad(grad_out, x.size(0), (offsets.numel() - 1) * features);
 }
@@ -283,7 +300,6 @@ at::Tensor hash_encode_forward_cuda(const at::Tensor& x_in, const at::Tensor& ta
                                     const at::Tensor& offsets, const at::Tensor& scales,
                                     const c10::optional<at::Tensor>& out_opt) {
   check_forward_inputs(x_in, tables_in, frame_in, offsets);
-  check_frame_range(frame_in, tables_in.size(0));
   const SampleLaunch launch(x_in, frame_in, offsets, scales);
   const auto tables = tables_in.contiguous();
   const int64_t T = tables.size(1);
@@ -292,8 +308,8 @@ at::Tensor hash_encode_forward_cuda(const at::Tensor& x_in, const at::Tensor& ta
   if (launch.N == 0) return out;
   NBSKIT_DISPATCH_TABLES(tables.scalar_type(), F, "hash_encode_forward_cuda", [&] {
     lookup_forward_kernel<scalar_t, accum_t, kF><<<launch.blocks, kThreads, 0, launch.stream>>>(
-        launch.x.data_ptr<float>(), tables.data_ptr<scalar_t>(), launch.frame.data_ptr<int64_t>(), launch.levels,
-        launch.N, T, F, out.data_ptr<scalar_t>());
+        launch.x.data_ptr<float>(), tables.data_ptr<scalar_t>(), launch.frame.data_ptr<int64_t>(), tables.size(0),
+        launch.levels, launch.N, T, F, out.data_ptr<scalar_t>());
   });
   return out;
 }
@@ -304,21 +320,21 @@ at::Tensor hash_encode_backward_cuda(const at::Tensor& grad_out_in, const at::Te
   check_backward_inputs(grad_out_in, x_in, frame_in, offsets, features);
   const SampleLaunch launch(x_in, frame_in, offsets, scales);
   const auto grad_out = grad_out_in.contiguous();
-  const int64_t T = offsets[-1].item<int64_t>();
+  const int64_t T = total_entries(offsets);
   const int F = static_cast<int>(features);
   // Stays in the accumulation type: blend_backward reads it and writes the tables' dtype.
   auto grad = at::zeros({num_tables, T, features}, grad_out.options().dtype(accum_type(grad_out.scalar_type())));
   if (launch.N == 0) return grad;
   NBSKIT_DISPATCH_TABLES(grad_out.scalar_type(), F, "hash_encode_backward_cuda", [&] {
     lookup_backward_kernel<scalar_t, accum_t, kF><<<launch.blocks, kThreads, 0, launch.stream>>>(
-        grad_out.data_ptr<scalar_t>(), launch.x.data_ptr<float>(), launch.frame.data_ptr<int64_t>(), launch.levels,
-        launch.N, T, F, grad.data_ptr<accum_t>());
+        grad_out.data_ptr<scalar_t>(), launch.x.data_ptr<float>(), launch.frame.data_ptr<int64_t>(), num_tables,
+        launch.levels, launch.N, T, F, grad.data_ptr<accum_t>());
   });
   return grad;
 }
 
 at::Tensor blend_forward_cuda(const at::Tensor& tables, const at::Tensor& coefficients) {
-  TORCH_CHECK(tables.dim() == 3, "blend (CUDA): tables must be [K+1,T,F], got ", tables.sizes());
+  TORCH_CHECK_VALUE(tables.dim() == 3, "blend (CUDA): tables must be [K+1,T,F], got ", tables.sizes());
   check_coefficients(coefficients, tables);
   check_cuda(tables, "tables");
   const at::cuda::CUDAGuard guard(tables.device());
@@ -328,9 +344,11 @@ at::Tensor blend_forward_cuda(const at::Tensor& tables, const at::Tensor& coeffi
 }
 
 at::Tensor blend_backward_cuda(const at::Tensor& grad_blended_in, const at::Tensor& coefficients_in) {
-  TORCH_CHECK(grad_blended_in.dim() == 3 && coefficients_in.dim() == 2 &&
-                  coefficients_in.size(0) == grad_blended_in.size(0),
-              "blend backward (CUDA): expected grad_blended [B,T,F] and coefficients [B,K+1]");
+  TORCH_CHECK_VALUE(grad_blended_in.dim() == 3 && coefficients_in.dim() == 2 &&
+                        coefficients_in.size(0) == grad_blended_in.size(0) &&
+                        coefficients_in.device() == grad_blended_in.device(),
+                    "blend backward (CUDA): expected grad_blended [B,T,F] and coefficients [B,K+1] on one device, got ",
+                    grad_blended_in.sizes(), " and ", coefficients_in.sizes());
   check_cuda(grad_blended_in, "grad_blended");
   const at::cuda::CUDAGuard guard(grad_blended_in.device());
   const auto coefficients = coefficients_in.contiguous();
@@ -355,7 +373,6 @@ at::Tensor blended_encode_forward_cuda(const at::Tensor& x_in, const at::Tensor&
                                        const c10::optional<at::Tensor>& out_opt) {
   check_forward_inputs(x_in, tables_in, frame_in, offsets);
   check_coefficients(coefficients_in, tables_in);
-  check_frame_range(frame_in, coefficients_in.size(0));
   const SampleLaunch launch(x_in, frame_in, offsets, scales);
   const auto tables = tables_in.contiguous(), coefficients = coefficients_in.contiguous();
   const int64_t K1 = tables.size(0), T = tables.size(1);
@@ -365,7 +382,8 @@ at::Tensor blended_encode_forward_cuda(const at::Tensor& x_in, const at::Tensor&
   NBSKIT_DISPATCH_TABLES(tables.scalar_type(), F, "blended_encode_forward_cuda", [&] {
     fused_forward_kernel<scalar_t, accum_t, kF><<<launch.blocks, kThreads, 0, launch.stream>>>(
         launch.x.data_ptr<float>(), tables.data_ptr<scalar_t>(), coefficients.data_ptr<scalar_t>(),
-        launch.frame.data_ptr<int64_t>(), launch.levels, launch.N, K1, T, F, out.data_ptr<scalar_t>());
+        launch.frame.data_ptr<int64_t>(), coefficients.size(0), launch.levels, launch.N, K1, T, F,
+        out.data_ptr<scalar_t>());
   });
   return out;
 }
@@ -375,6 +393,9 @@ std::vector<at::Tensor> blended_encode_backward_cuda(const at::Tensor& grad_out_
                                                      const at::Tensor& frame_in, const at::Tensor& offsets,
                                                      const at::Tensor& scales, bool need_coefficient_grad) {
   check_backward_inputs(grad_out_in, x_in, frame_in, offsets, tables_in.size(2));
+  check_tables(tables_in, offsets, "tables");
+  check_device(tables_in, x_in, "tables");
+  check_coefficients(coefficients_in, tables_in);
   const SampleLaunch launch(x_in, frame_in, offsets, scales);
   const auto tables = tables_in.contiguous(), coefficients = coefficients_in.contiguous();
   const auto grad_out = grad_out_in.contiguous();
@@ -387,7 +408,7 @@ std::vector<at::Tensor> blended_encode_backward_cuda(const at::Tensor& grad_out_
     NBSKIT_DISPATCH_TABLES(tables.scalar_type(), F, "blended_encode_backward_cuda", [&] {
       fused_backward_kernel<scalar_t, accum_t, kF><<<launch.blocks, kThreads, 0, launch.stream>>>(
           grad_out.data_ptr<scalar_t>(), launch.x.data_ptr<float>(), tables.data_ptr<scalar_t>(),
-          coefficients.data_ptr<scalar_t>(), launch.frame.data_ptr<int64_t>(), launch.levels, launch.N, K1, T, F,
+          coefficients.data_ptr<scalar_t>(), launch.frame.data_ptr<int64_t>(), B, launch.levels, launch.N, K1, T, F,
           grad_tables.data_ptr<accum_t>(), need_coefficient_grad ? grad_coefficients.data_ptr<accum_t>() : nullptr);
     });
   }

@@ -8,8 +8,13 @@
 namespace nbskit {
 
 inline void check_float_tensor(const at::Tensor& t, at::IntArrayRef shape, const char* name) {
-  TORCH_CHECK(t.scalar_type() == at::kFloat && t.sizes() == shape, "render: ", name, " must be float32 ", shape,
-              ", got ", t.scalar_type(), " ", t.sizes());
+  TORCH_CHECK_VALUE(t.scalar_type() == at::kFloat && t.sizes() == shape, "render: ", name, " must be float32 ", shape,
+                    ", got ", t.scalar_type(), " ", t.sizes());
+}
+
+inline void check_same_device(const at::Tensor& t, const at::Tensor& first, const char* name) {
+  TORCH_CHECK_VALUE(t.device() == first.device(), "render: ", name, " is on ", t.device(), " but the others on ",
+                    first.device());
 }
 
 inline MarchParams make_march_params(const at::Tensor& aabb_min, const at::Tensor& cell_extent, int64_t resolution,
@@ -17,7 +22,7 @@ inline MarchParams make_march_params(const at::Tensor& aabb_min, const at::Tenso
                                      int64_t max_steps) {
   check_float_tensor(aabb_min, {kDims}, "aabb_min");
   check_float_tensor(cell_extent, {kDims}, "cell_extent");
-  TORCH_CHECK(resolution > 0 && max_steps > 0 && min_step > 0, "march: need resolution, max_steps, min_step > 0");
+  TORCH_CHECK_VALUE(resolution > 0 && max_steps > 0 && min_step > 0, "march: need resolution, max_steps, min_step > 0");
   MarchParams p;
   const auto lo = aabb_min.to(at::kCPU);
   const auto cell = cell_extent.to(at::kCPU);
@@ -54,10 +59,15 @@ inline RayInputs ray_inputs(const at::Tensor& origins, const at::Tensor& dirs, c
   check_float_tensor(dirs, {R, kDims}, "dirs");
   check_float_tensor(t_begin, {R}, "t_begin");
   check_float_tensor(far, {R}, "far");
-  TORCH_CHECK(active.scalar_type() == at::kBool && active.sizes() == at::IntArrayRef{R}, "march: active must be bool [",
-              R, "]");
-  TORCH_CHECK(bitfield.scalar_type() == at::kByte && bitfield.numel() * 8 >= resolution * resolution * resolution,
-              "march: bitfield must be uint8 with resolution^3 / 8 bytes");
+  TORCH_CHECK_VALUE(active.scalar_type() == at::kBool && active.sizes() == at::IntArrayRef{R},
+                    "march: active must be bool [", R, "]");
+  TORCH_CHECK_VALUE(bitfield.scalar_type() == at::kByte && bitfield.numel() * 8 >= resolution * resolution * resolution,
+                    "march: bitfield must be uint8 with resolution^3 / 8 bytes");
+  check_same_device(dirs, origins, "dirs");
+  check_same_device(t_begin, origins, "t_begin");
+  check_same_device(far, origins, "far");
+  check_same_device(active, origins, "active");
+  check_same_device(bitfield, origins, "bitfield");
   return {origins.contiguous(), dirs.contiguous(), t_begin.contiguous(),
           far.contiguous(),     active.contiguous(), bitfield.contiguous()};
 }
@@ -70,7 +80,7 @@ struct CompositeInputs {
   int64_t num_samples() const { return sigma.numel(); }
   CompositeSamples view() const {
     return {sigma.data_ptr<float>(), rgb.data_ptr<float>(), t_start.data_ptr<float>(), t_end.data_ptr<float>(),
-            ray_start.data_ptr<int64_t>()};
+            ray_start.data_ptr<int64_t>(), num_samples()};
   }
 };
 
@@ -81,8 +91,12 @@ inline CompositeInputs composite_inputs(const at::Tensor& sigma, const at::Tenso
   check_float_tensor(rgb, {S, kChannels}, "rgb");
   check_float_tensor(t_start, {S}, "t_start");
   check_float_tensor(t_end, {S}, "t_end");
-  TORCH_CHECK(ray_start.dim() == 1 && ray_start.numel() >= 1 && ray_start.scalar_type() == at::kLong,
-              "composite: ray_start must be int64 [R+1]");
+  TORCH_CHECK_VALUE(ray_start.dim() == 1 && ray_start.numel() >= 1 && ray_start.scalar_type() == at::kLong,
+                    "composite: ray_start must be int64 [R+1]");
+  check_same_device(rgb, sigma, "rgb");
+  check_same_device(t_start, sigma, "t_start");
+  check_same_device(t_end, sigma, "t_end");
+  check_same_device(ray_start, sigma, "ray_start");
   return {sigma.contiguous(), rgb.contiguous(), t_start.contiguous(), t_end.contiguous(), ray_start.contiguous()};
 }
 
@@ -103,7 +117,19 @@ inline CompositeGradInputs composite_grad_inputs(const at::Tensor& colour, const
   check_float_tensor(opacity, {R}, "grad_opacity");
   check_float_tensor(depth, {R}, "grad_depth");
   check_float_tensor(weights, {S}, "grad_weights");
+  for (const at::Tensor* t : {&colour, &opacity, &depth, &weights}) check_same_device(*t, samples.sigma, "a gradient");
   return {colour.contiguous(), opacity.contiguous(), depth.contiguous(), weights.contiguous()};
+}
+
+// On the CPU, where reading it costs no wait: ray_start [R+1] must rise from 0 to S, or a ray's
+// samples would lie outside the arrays. (The CUDA kernels clamp every ray's range to [0, S].)
+inline void check_ray_start_cpu(const CompositeInputs& inputs) {
+  const int64_t* start = inputs.ray_start.data_ptr<int64_t>();
+  const int64_t R = inputs.num_rays(), S = inputs.num_samples();
+  bool rising = start[0] == 0 && start[R] == S;
+  for (int64_t r = 0; r < R && rising; ++r) rising = start[r] <= start[r + 1];
+  TORCH_CHECK_VALUE(rising, "composite: ray_start must rise from 0 to the sample count S=", S, ", got ", start[0],
+                    " ... ", start[R]);
 }
 
 }  // namespace nbskit

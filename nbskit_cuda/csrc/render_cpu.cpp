@@ -40,13 +40,14 @@ std::vector<at::Tensor> march_rays_cpu(const at::Tensor& origins, const at::Tens
   auto t_start = at::empty({S}, at::kFloat);
   auto t_end = at::empty({S}, at::kFloat);
   const PackedSampleSlots slots{ray_index.data_ptr<int64_t>(), t_start.data_ptr<float>(), t_end.data_ptr<float>()};
-  for_each_ray(R, [&](int64_t r) { write_ray_samples(rays, r, p, first[r], slots); });
+  for_each_ray(R, [&](int64_t r) { write_ray_samples(rays, r, p, first[r], first[r + 1], slots); });
   return {ray_index, t_start, t_end};
 }
 
 std::vector<at::Tensor> composite_forward_cpu(const at::Tensor& sigma, const at::Tensor& rgb, const at::Tensor& t_start,
                                               const at::Tensor& t_end, const at::Tensor& ray_start) {
   const CompositeInputs inputs = composite_inputs(sigma, rgb, t_start, t_end, ray_start);
+  check_ray_start_cpu(inputs);
   const int64_t R = inputs.num_rays(), S = inputs.num_samples();
   auto colour = at::empty({R, kChannels}, sigma.options());
   auto opacity = at::empty({R}, sigma.options());
@@ -67,6 +68,7 @@ std::vector<at::Tensor> composite_backward_cpu(const at::Tensor& grad_colour, co
                                                const at::Tensor& t_start, const at::Tensor& t_end,
                                                const at::Tensor& ray_start) {
   const CompositeInputs inputs = composite_inputs(sigma, rgb, t_start, t_end, ray_start);
+  check_ray_start_cpu(inputs);
   const CompositeGradInputs grads = composite_grad_inputs(grad_colour, grad_opacity, grad_depth, grad_weights, inputs);
   const int64_t R = inputs.num_rays(), S = inputs.num_samples();
   auto grad_sigma = at::zeros({S}, sigma.options());

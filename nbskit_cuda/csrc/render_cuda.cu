@@ -35,7 +35,8 @@ __global__ void march_fill_kernel(const float* __restrict__ origins, const float
                                   float* __restrict__ t_end) {
   int64_t r;
   if (thread_ray(R, r)) {
-    write_ray_samples({origins, dirs, t_begin, far, active, bitfield}, r, p, first[r], {ray_index, t_start, t_end});
+    write_ray_samples({origins, dirs, t_begin, far, active, bitfield}, r, p, first[r], first[r + 1],
+                      {ray_index, t_start, t_end});
   }
 }
 
@@ -53,7 +54,7 @@ __global__ void composite_backward_kernel(CompositeSamples samples, CompositeOut
 }
 
 void check_cuda(const at::Tensor& t, const char* what) {
-  TORCH_CHECK(t.is_cuda(), "render (CUDA): ", what, " must be on a CUDA device");
+  TORCH_CHECK_VALUE(t.is_cuda(), "render (CUDA): ", what, " must be on a CUDA device, got ", t.device());
 }
 
 }  // namespace
@@ -100,7 +101,7 @@ std::vector<at::Tensor> composite_forward_cuda(const at::Tensor& sigma, const at
   auto colour = at::empty({R, kChannels}, sigma.options());
   auto opacity = at::empty({R}, sigma.options());
   auto depth = at::empty({R}, sigma.options());
-  auto weights = at::empty({S}, sigma.options());
+  auto weights = at::zeros({S}, sigma.options());  // zeros: a sample outside every ray's range is not visited
   if (R > 0) {
     composite_forward_kernel<<<blocks_for(R), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
         inputs.view(), R, colour.data_ptr<float>(), opacity.data_ptr<float>(), depth.data_ptr<float>(),
@@ -120,8 +121,8 @@ std::vector<at::Tensor> composite_backward_cuda(const at::Tensor& grad_colour, c
   const CompositeInputs inputs = composite_inputs(sigma, rgb, t_start, t_end, ray_start);
   const CompositeGradInputs grads = composite_grad_inputs(grad_colour, grad_opacity, grad_depth, grad_weights, inputs);
   const int64_t R = inputs.num_rays(), S = inputs.num_samples();
-  auto grad_sigma = at::empty({S}, sigma.options());
-  auto grad_rgb = at::empty({S, kChannels}, sigma.options());
+  auto grad_sigma = at::zeros({S}, sigma.options());  // zeros: as the weights, for unvisited samples
+  auto grad_rgb = at::zeros({S, kChannels}, sigma.options());
   if (R > 0 && S > 0) {
     composite_backward_kernel<<<blocks_for(R), kThreads, 0, at::cuda::getCurrentCUDAStream()>>>(
         inputs.view(), grads.view(), R, grad_sigma.data_ptr<float>(), grad_rgb.data_ptr<float>());

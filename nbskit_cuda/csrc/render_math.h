@@ -91,18 +91,29 @@ NBSKIT_HOST_DEVICE int64_t count_ray_samples(const RayBatch& rays, int64_t r, co
                    [](float, float) {});
 }
 
-// Marches ray r again and writes its samples from slot `first` on (pass 2 of marching).
+// Marches ray r again and writes its samples into slots [first, last) (pass 2 of marching), the
+// slots pass 1 counted. Both passes make the same steps, but nothing is written past `last` should
+// they ever differ, and slots left over are filled with empty intervals (no weight) at the end.
 NBSKIT_HOST_DEVICE void write_ray_samples(const RayBatch& rays, int64_t r, const MarchParams& p, int64_t first,
-                                          const PackedSampleSlots& out) {
-  if (!rays.active[r]) return;
+                                          int64_t last, const PackedSampleSlots& out) {
   int64_t s = first;
-  march_ray(rays.origins + r * kDims, rays.dirs + r * kDims, rays.t_begin[r], rays.far[r], rays.bitfield, p,
-            [&](float start, float end) {
-              out.ray_index[s] = r;
-              out.t_start[s] = start;
-              out.t_end[s] = end;
-              ++s;
-            });
+  float reached = rays.t_begin[r];
+  if (rays.active[r]) {
+    march_ray(rays.origins + r * kDims, rays.dirs + r * kDims, rays.t_begin[r], rays.far[r], rays.bitfield, p,
+              [&](float start, float end) {
+                if (s >= last) return;
+                out.ray_index[s] = r;
+                out.t_start[s] = start;
+                out.t_end[s] = end;
+                reached = end;
+                ++s;
+              });
+  }
+  for (; s < last; ++s) {
+    out.ray_index[s] = r;
+    out.t_start[s] = reached;
+    out.t_end[s] = reached;
+  }
 }
 
 // Front-to-back compositing of the samples [begin, end) of one ray (see composite.py).
@@ -140,8 +151,14 @@ struct CompositeSamples {
   const float* t_start;      // [S]
   const float* t_end;        // [S]
   const int64_t* ray_start;  // [R+1]
+  int64_t count;             // S
 
   NBSKIT_HOST_DEVICE float t_mid(int64_t i) const { return 0.5f * (t_start[i] + t_end[i]); }
+  // Samples [begin, end) of ray r, clamped to [0, S]: a bad ray_start never reaches past the arrays.
+  NBSKIT_HOST_DEVICE void range(int64_t r, int64_t& begin, int64_t& end) const {
+    begin = ray_start[r] < 0 ? 0 : (ray_start[r] > count ? count : ray_start[r]);
+    end = ray_start[r + 1] < begin ? begin : (ray_start[r + 1] > count ? count : ray_start[r + 1]);
+  }
 };
 
 // Gradients of the compositing outputs (raw pointers).
@@ -158,7 +175,9 @@ NBSKIT_HOST_DEVICE void composite_ray_forward(const CompositeSamples& s, int64_t
                                               float* opacity, float* depth) {
   float col[kChannels] = {0.f, 0.f, 0.f};
   float op = 0.f, dp = 0.f;
-  composite_ray(s.sigma, s.t_start, s.t_end, s.ray_start[r], s.ray_start[r + 1],
+  int64_t begin, end;
+  s.range(r, begin, end);
+  composite_ray(s.sigma, s.t_start, s.t_end, begin, end,
                 [&](int64_t i, const SampleTerms& terms) {
                   weights[i] = terms.weight;
                   op += terms.weight;
@@ -174,7 +193,8 @@ NBSKIT_HOST_DEVICE void composite_ray_forward(const CompositeSamples& s, int64_t
 // (into grad_rgb [S,3]).
 NBSKIT_HOST_DEVICE void composite_ray_backward(const CompositeSamples& s, const CompositeOutputGrads& g, int64_t r,
                                                float* grad_sigma, float* grad_rgb) {
-  const int64_t begin = s.ray_start[r], end = s.ray_start[r + 1];
+  int64_t begin, end;
+  s.range(r, begin, end);
   // dL/dw_i: every output is linear in the weights.
   auto weight_grad = [&](int64_t i) {
     float grad = g.weights[i] + g.opacity[r] + g.depth[r] * s.t_mid(i);

@@ -18,14 +18,16 @@ CELLS = [
     2. the 68 landmarks, projected from the mesh with the stored camera;
     3. the expression coefficient tracks (blinks, smiles, jaw openings, brow raises);
     4. the cameras: the head stays fixed in world space and its motion is folded into the camera;
-    5. the painted albedo atlas and the depth maps.
+    5. the painted albedo atlas and the depth maps;
+    6. the same subject written in the authors' data format and imported back.
 
-    Full mode (`SMOKE = False`) makes the `small` subject (128², 300 frames, the ICT face model when
-    it is installed); `SMOKE = True` (what the tests use) the `tiny` one (64², 60 frames, our
+    Full mode (`SMOKE = False`) makes the `small` subject (128², 300 frames, the ICT Face Model
+    Light shipped in `data/`); `SMOKE = True` (what the tests use) the `tiny` one (64², 60 frames, our
     procedural head).
 
-    **Time** on 2 CPU cores: smoke mode took 5 s on an idle machine; full mode took 15 CPU-seconds
-    (30 s wall on a machine shared with other jobs, load 9). GPU: not measured yet.
+    **Time** on 2 CPU cores: smoke mode took 37 s on a machine shared with many other jobs (load
+    average about 13; not timed idle); full mode took 15 CPU-seconds for sections 1–6 (30 s wall on
+    a shared machine, load 9); section 7 was not timed in full mode. GPU: not measured.
     """),
     ("parameters", """
     SMOKE = False  # True: the tiny subject (what the tests use)
@@ -142,6 +144,94 @@ CELLS = [
     px.imshow(np.where(depth > 0, depth, np.nan), color_continuous_scale="viridis", title="depth (m)").update_layout(height=380)
     """),
     ("md", """
+    ## 7 · The authors' data format
+
+    The subjects released with the paper use another layout. To see how it maps onto a subject
+    folder without downloading anything, we write a slice of our synthetic subject **in the authors'
+    layout** and import it back with `nbskit.data.official.import_official` (the library behind
+    `nbskit import official SRC OUT`):
+
+        SRC/transforms.json    fx, fy, cx, cy, w, h  +  frames: [{img_id, transform_matrix, exp_ori, exp}]
+        SRC/head_imgs/<img_id>.jpg   the frame (head over the static background)
+        SRC/parsing/<img_id>.png     face parsing: the head is exactly RGB (0, 0, 255)
+        SRC/bc.jpg                   the static background
+
+    The frames are listed out of order in the JSON on purpose: the importer orders them by `img_id`.
+    """),
+    ("code", """
+    import json
+
+    from PIL import Image
+
+    from nbskit.data.official import HEAD_PARSING_RGB, import_official
+
+    OFFICIAL = WORKDIR / "authors_layout"
+    (OFFICIAL / "head_imgs").mkdir(parents=True)
+    (OFFICIAL / "parsing").mkdir()
+    exported = np.linspace(0, len(subject) - 1, 20 if SMOKE else 60).astype(int)  # a small slice of the clip
+    img_ids = 100 + 7 * np.arange(len(exported))  # any distinct integers that grow with time
+    k = subject.intrinsics
+    records = []
+    for img_id, index in zip(img_ids, exported):
+        pixels = np.round(subject.load_image(index) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(OFFICIAL / "head_imgs" / f"{img_id}.jpg", quality=95)
+        parsing = np.zeros((k.height, k.width, 3), np.uint8)  # only the head's class matters to the importer
+        parsing[subject.load_mask(index) > 0.5] = HEAD_PARSING_RGB
+        Image.fromarray(parsing).save(OFFICIAL / "parsing" / f"{img_id}.png")
+        records.append({"img_id": int(img_id), "transform_matrix": subject.frames[index].transform_matrix.tolist(),
+                        "exp_ori": subject.frames[index].expression.tolist(),
+                        "exp": np.zeros(subject.num_expressions).tolist()})  # a second field the importer ignores
+    Image.fromarray(np.round(subject.background() * 255).astype(np.uint8)).save(OFFICIAL / "bc.jpg", quality=95)
+    shuffled = [records[i] for i in np.random.default_rng(0).permutation(len(records))]
+    (OFFICIAL / "transforms.json").write_text(json.dumps(
+        {"fx": k.fl_x, "fy": k.fl_y, "cx": k.cx, "cy": k.cy, "w": k.width, "h": k.height, "frames": shuffled}))
+
+    HELD_OUT = 4
+    report = import_official(OFFICIAL, WORKDIR / "imported", test_frames=HELD_OUT, aabb=subject.aabb, progress=False)
+    imported = report.subject
+    print(f"{report.num_train} train + {report.num_test} test frames; notes: {report.notes or 'none'}")
+    print(imported.describe())
+    """),
+    ("md", """
+    Field by field, the authors' layout (left) and the subject folder it becomes (right):
+
+    | authors' layout | subject folder | how |
+    |---|---|---|
+    | `fx, fy, cx, cy, w, h` | `fl_x, fl_y, cx, cy, w, h` | renamed |
+    | `img_id` | frame order, file names | frames sorted by it |
+    | `transform_matrix` | `transform_matrix` | the same camera-to-world, OpenGL axes |
+    | `exp_ori` | `expression`, names `fw_00`… | the file carries no names, so they are numbered |
+    | `exp` | — | ignored |
+    | `head_imgs/<id>.jpg` | `file_path` | pointed at, not copied |
+    | `parsing/<id>.png` | `masks/<id>.png` | head = pixels exactly (0, 0, 255) |
+    | `bc.jpg` | `background_path` | pointed at |
+    | last frames by `img_id` | `split: test` | `--test-frames`, 500 in the paper |
+    | (none: the authors' code fixes a cube) | `aabb` | `--aabb`; here the synthetic subject's box |
+    """),
+    ("code", """
+    position = 3  # one imported frame next to the synthetic frame it came from
+    source = int(exported[position])
+    side_by_side = [subject.load_image(source), imported.load_image(position),
+             np.repeat(subject.load_mask(source)[..., None], 3, axis=-1),
+             np.repeat(imported.load_mask(position)[..., None], 3, axis=-1)]
+    fig = px.imshow(np.stack(side_by_side), facet_col=0, binary_string=True)
+    for annotation, label in zip(fig.layout.annotations, ["synthetic frame", "imported (JPEG)", "synthetic mask",
+                                                          "imported mask (from parsing)"]):
+        annotation.text = label
+    fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=30, b=0))
+    """),
+    ("code", """
+    def psnr(a, b):
+        return float(-10 * np.log10(np.mean((a - b) ** 2)))
+
+
+    same_frame = [psnr(imported.load_image(p), subject.load_image(int(i))) for p, i in enumerate(exported)]
+    next_frame = [psnr(imported.load_image(p), subject.load_image(int(i))) for p, i in enumerate(exported[1:])]
+    print(f"imported vs its own synthetic frame: {np.mean(same_frame):.1f} dB (JPEG); "
+          f"vs the next exported frame: {np.mean(next_frame):.1f} dB")
+    """),
+    ("md", """
     ## Checks
 
     The ground truth must agree with the pixels: landmarks re-projected from the mesh with the stored
@@ -165,6 +255,19 @@ CELLS = [
     assert test[-1] == len(subject) - 1 and np.all(np.diff(test) == 1)
     assert coefficients.min() >= 0 and coefficients.max() <= 1
     scene.release()
+
+    # The authors' layout round trip: every field back where it came from, in time order.
+    assert (report.num_train, report.num_test) == (len(exported) - HELD_OUT, HELD_OUT)
+    assert [f.split for f in imported.frames] == ["train"] * (len(exported) - HELD_OUT) + ["test"] * HELD_OUT
+    assert imported.expression_names == [f"fw_{i:02d}" for i in range(subject.num_expressions)]
+    assert (imported.intrinsics.fl_x, imported.intrinsics.cy) == (subject.intrinsics.fl_x, subject.intrinsics.cy)
+    for position, index in enumerate(exported):
+        np.testing.assert_allclose(imported.frames[position].transform_matrix, subject.frames[index].transform_matrix,
+                                   atol=1e-6)
+        np.testing.assert_allclose(imported.frames[position].expression, subject.frames[index].expression, atol=1e-6)
+        assert np.array_equal(imported.load_mask(position), subject.load_mask(index) > 0.5)
+    # JPEG is lossy, but a frame must match its own source far better than its neighbour in the clip.
+    assert min(same_frame) > max(next_frame) + 3, (min(same_frame), max(next_frame))
     print("all checks passed")
     """),
 ]

@@ -17,9 +17,10 @@ released their tracker; nbskit ships an open one built from
 4. **head masks** from selfie segmentation, the fitted mesh and GrabCut.
 
 We work on a synthetic ICT subject, so every number can be checked against the truth.
-`SMOKE = True` (the CI setting) uses a tiny subject and short fits.
+Full mode (`SMOKE = False`) tracks 120 frames at 384²; `SMOKE = True` (what the tests use) a tiny
+subject and short fits.
 """)
-code("SMOKE = True", tags=["parameters"])
+code("SMOKE = False  # True: a tiny subject and short fits (what the tests use)", tags=["parameters"])
 code(r"""
 import tempfile
 from pathlib import Path

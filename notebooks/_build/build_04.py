@@ -1,182 +1,199 @@
-"""Writes notebooks/04_training.ipynb."""
+"""Writes notebooks/04_rendering.ipynb."""
 
 from notebook_tools import write_notebook
 
 CELLS = [
     ("md", """
-    # 04 · Staged training: from a subject folder to a drivable head
+    # 04 · Rays, occupancy and volume rendering
 
-    The paper trains NeRFBlendShape in three stages (docs/architecture.md, “Training”):
+    A radiance field gives a density σ and a colour at every point. To turn it into an image we
+    shoot one ray per pixel, keep the part of it inside the scene box, place samples along it
+    (skipping space known to be empty) and composite them front to back:
+    $\\alpha_i = 1 - e^{-\\sigma_i \\delta_i}$, $T_i = \\prod_{j<i} (1-\\alpha_j)$,
+    $C = \\sum_i T_i \\alpha_i c_i + T_{\\text{final}} \\cdot \\text{background}$.
 
-    | stage | steps (paper) | loss |
-    |---|---|---|
-    | 1 | first ~4k | L1(colour) + L1(opacity, mask) — the mask pins down *where* the head is |
-    | 2 | to ~20k | L1(colour) |
-    | 3 | the rest | L1(colour) on random rays + 32×32 patches with 0.1·L1 + 0.1·perceptual |
+    To see every step with an exact answer we use a **toy field**: a sphere whose radius grows with
+    one expression coefficient $w \\in [0, 1]$, coloured by its normal (`nbskit.render.toy`).
 
-    Every step draws **B frames × R rays** with an explicit frame index per ray, so each ray reads
-    the hash table blended with *its* frame's coefficients. Stage 3's patches sit in the mouth box
-    half of the time (teeth and lips are where detail matters) and anywhere on the face otherwise.
-    The perceptual term is **ST-LPIPS** (shift-tolerant LPIPS, VGG), loaded from the weights inside
-    the `stlpips-pytorch` wheel by nbskit's own small module — not LPIPS itself.
-
-    **Time** on 2 CPU cores: smoke mode (the `tiny` subject, 90 steps) took 12 s on an idle machine.
-    Full mode (the `small` subject, `cpu` preset, 800 steps) has not been timed end to end; `make
-    demo` trains the same preset on the same subject and finishes, renders included, in under 5
-    minutes on an idle machine. GPU (`gpu` preset): not measured yet.
+    **Time** on 2 CPU cores: smoke mode took 4 s on an idle machine; full mode took 18 CPU-seconds
+    (71 s wall on a shared machine, load 9). GPU: not measured yet.
     """),
-    ("parameters", "SMOKE = False  # True: the tiny subject and a short schedule (what the tests use)"),
+    ("parameters", "SMOKE = False  # True: smaller images and grids (what the tests use)"),
     ("code", """
-    from pathlib import Path
-
+    import numpy as np
     import plotly.graph_objects as go
     import torch
-    from IPython.display import display
     from plotly.subplots import make_subplots
 
-    from nbskit.data.subject import Subject
-    from nbskit.data.synthetic import SUBJECT_CACHE, default_subject, synthesize_subject
-    from nbskit.train.dataset import load_frames
-    from nbskit.train.evaluate import evaluate_run, format_table
-    from nbskit.train.presets import STAGE_NAMES, make_config
-    from nbskit.train.run import load_run
-    from nbskit.train.samplers import sample_patches, sample_random_rays
-    from nbskit.train.trainer import Trainer
-    from nbskit.viz import image_strip
+    from nbskit.render import (POLICIES, MarchConfig, OccupancyGrid, RenderConfig, composite, generate_rays,
+                               march_rays, ray_aabb_intersect, render_image)
+    from nbskit.render.toy import ToySphere, ToySphereField, orbit_cameras, render_toy_sphere, toy_intrinsics
 
-    GPU = torch.cuda.is_available()
-    if SMOKE:
-        torch.set_num_threads(2)
-        SUBJECT_DIR = SUBJECT_CACHE / "synthetic_tiny_procedural_seed0"
-        if not (SUBJECT_DIR / "transforms.json").is_file():
-            synthesize_subject(SUBJECT_DIR, "tiny", seed=0, model="procedural")
-        CONFIG = make_config("cpu-smoke", {"total_steps": 90, "stage2_start": 40, "stage3_start": 70,
-                                           "eval_interval": 30, "checkpoint_interval": 90, "log_interval": 5})
-    else:
-        SUBJECT_DIR = default_subject(SUBJECT_CACHE)
-        CONFIG = make_config("gpu" if GPU else "cpu")
-    RUN_DIR = Path("runs") / f"04_{SUBJECT_DIR.name}_{CONFIG.preset}_{CONFIG.total_steps}"
-    subject = Subject.load(SUBJECT_DIR)
-    print(subject.describe())
+    torch.set_num_threads(2)
+    IMAGE_SIZE = 32 if SMOKE else 96
+    GRID_RESOLUTION = 32 if SMOKE else 128
+    sphere = ToySphere()
+    field = ToySphereField(sphere)
+    intrinsics = toy_intrinsics(IMAGE_SIZE)
+    camera = orbit_cameras(1, 2.8, elevation_deg=25.0, phase_deg=30.0)[0]
+    march_config = MarchConfig(cone_angle=1 / 128, min_step=1 / 512)
+    print(sphere)
     """),
     ("md", """
-    ## The schedule
+    ## 1 · Rays
 
-    A preset scales image size, table size, batch and stage lengths to the machine; any field can
-    be overridden (`--set key=value` on the command line, a dict here).
+    Each pixel's ray goes through the pixel **centre** $(x + 0.5, y + 0.5)$; cameras use OpenGL
+    axes (the camera looks down its −z, y is up, so image rows going down mean camera y going down).
+    The slab test clips every ray to the box: `near` (where it enters) and `far` (where it leaves).
     """),
     ("code", """
-    stages = [(1, 0, CONFIG.stage2_start), (2, CONFIG.stage2_start, CONFIG.stage3_start),
-              (3, CONFIG.stage3_start, CONFIG.total_steps)]
-    figure = go.Figure([go.Bar(y=["schedule"], x=[stop - start], base=[start], orientation="h",
-                               name=STAGE_NAMES[number - 1]) for number, start, stop in stages])
-    figure.update_layout(barmode="stack", height=200, xaxis_title="step",
-                         title=f"preset {CONFIG.preset!r}: {CONFIG.frames_per_batch} frames x "
-                               f"{CONFIG.rays_per_frame} rays per step, images <= {CONFIG.max_image_size} px")
-    figure.show()
+    pixels = torch.stack(torch.meshgrid(torch.linspace(0, IMAGE_SIZE - 1, 5), torch.linspace(0, IMAGE_SIZE - 1, 5),
+                                        indexing="xy"), dim=-1).reshape(1, -1, 2)
+    origins, dirs = (r[0] for r in generate_rays(intrinsics, camera, pixels))
+    near, far = ray_aabb_intersect(origins, dirs, sphere.aabb)
+    hits = far > near
+
+    def box_lines(aabb):
+        lo, hi = aabb.tolist()
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        edges = [(a, b) for a in range(8) for b in range(a + 1, 8) if bin(a ^ b).count("1") == 1]
+        xyz = np.concatenate([[corners[a], corners[b], [np.nan] * 3] for a, b in edges])
+        return go.Scatter3d(x=xyz[:, 0], y=xyz[:, 1], z=xyz[:, 2], mode="lines", name="aabb", line=dict(color="black"))
+
+    traces = [box_lines(sphere.aabb)]
+    for o, d, n, f, hit in zip(origins, dirs, near, far, hits):
+        end = o + d * (f if hit else 4.0)
+        traces.append(go.Scatter3d(x=[o[0], end[0]], y=[o[1], end[1]], z=[o[2], end[2]], mode="lines", showlegend=False,
+                                   line=dict(color="gray", width=2)))
+        if hit:  # the part inside the box
+            a, b = o + d * n, o + d * f
+            traces.append(go.Scatter3d(x=[a[0], b[0]], y=[a[1], b[1]], z=[a[2], b[2]], mode="lines", showlegend=False,
+                                       line=dict(color="crimson", width=5)))
+    figure = go.Figure(traces)
+    figure.update_layout(height=450, title=f"{hits.sum()} of {len(hits)} rays cross the box (red: near → far)")
+    figure.update_scenes(aspectmode="data")
+    figure
     """),
     ("md", """
-    ## Which pixels a step looks at
+    ## 2 · The occupancy grid and its three policies
 
-    Random rays cover the whole image (background pixels teach the field to stay empty there);
-    stage-3 patches are placed in the mouth box with probability ½, else in the face box.
+    A coarse grid marks the cells worth sampling. For a *dynamic* scene the question is **at which
+    expression** to look. NeRFBlendShape (paper Eq. 9) evaluates the neutral table and each basis at
+    its training maximum and keeps the element-wise maximum, then dilates by one cell; `neutral`
+    looks at $w = 0$ only; `none` marks everything (dense sampling).
     """),
     ("code", """
-    trainer = Trainer(subject, CONFIG, RUN_DIR)
-    trainer.resume()  # continue a run folder left by an earlier execution
-    data = trainer.train_frames
-    generator = torch.Generator().manual_seed(0)
-    frames = torch.zeros(1, dtype=torch.long)
-    rays = sample_random_rays(frames, data.width, data.height, 200, generator)
-    patches = sample_patches(torch.zeros(6, dtype=torch.long), data.face_boxes, data.mouth_boxes, CONFIG.patch_size,
-                             data.width, data.height, CONFIG.mouth_patch_probability, generator)
-    figure = go.Figure(go.Image(z=data.images[0].numpy()))
-    figure.add_scatter(x=rays.pixels[0, :, 0], y=rays.pixels[0, :, 1], mode="markers", marker_size=3, name="random rays")
-    for name, box in (("face box", data.face_boxes[0]), ("mouth box", data.mouth_boxes[0])):
-        x0, y0, x1, y1 = box.tolist()
-        figure.add_scatter(x=[x0, x1, x1, x0, x0], y=[y0, y0, y1, y1, y0], mode="lines", name=name)
-    for corner in patches.pixels[:, 0]:
-        x0, y0 = corner.tolist()
-        size = CONFIG.patch_size
-        figure.add_scatter(x=[x0, x0 + size, x0 + size, x0, x0], y=[y0, y0, y0 + size, y0 + size, y0],
-                           mode="lines", line_dash="dot", showlegend=False)
-    figure.update_layout(width=420, height=420, title="one training frame: rays, boxes and patches")
-    figure.show()
+    grids = {}
+    for policy in POLICIES:
+        grids[policy] = OccupancyGrid(sphere.aabb, resolution=GRID_RESOLUTION, policy=policy)
+        grids[policy].update(field, field.expression_max, generator=torch.Generator().manual_seed(0))
+        print(f"{policy:>10}: {100 * grids[policy].occupied_fraction():5.1f}% of cells occupied")
+
+    middle = GRID_RESOLUTION // 2
+    figure = make_subplots(1, 3, subplot_titles=list(grids))
+    for column, grid in enumerate(grids.values(), start=1):
+        figure.add_trace(go.Heatmap(z=grid.occupied()[:, :, middle].T.float().numpy(), colorscale="Greys",
+                                    showscale=False), 1, column)
+    figure.update_layout(height=320, title="occupied cells on the plane z = 0 (the sphere grows with w)")
+    figure
+    """),
+    ("code", """
+    cells = grids["expression"].occupied() & ~grids["neutral"].occupied()
+    centres = grids["expression"].cell_centers()[cells.reshape(-1)]
+    core = grids["neutral"].cell_centers()[grids["neutral"].occupied().reshape(-1)]
+    keep = torch.randperm(len(centres), generator=torch.Generator().manual_seed(0))[:3000]
+    figure = go.Figure([
+        go.Scatter3d(x=core[:, 0], y=core[:, 1], z=core[:, 2], mode="markers", name="neutral grid",
+                     marker=dict(size=1.5, color="steelblue")),
+        go.Scatter3d(x=centres[keep, 0], y=centres[keep, 1], z=centres[keep, 2], mode="markers",
+                     name="only expression-aware", marker=dict(size=1.5, color="orange", opacity=0.4)),
+    ])
+    figure.update_layout(height=450, title="cells kept only by the expression-aware policy: where w = max puts matter")
+    figure.update_scenes(aspectmode="data")
+    figure
     """),
     ("md", """
-    ## Training, stage by stage, with live curves
+    ## 3 · Packed samples
 
-    `Trainer.fit(until, callback)` calls `callback` with each logged record; here it redraws a
-    loss/PSNR plot in place. After each stage we look at a held-out frame.
+    The marcher steps $dt = \\text{clamp}(t \\cdot \\gamma, dt_{min}, \\text{one cell})$ and jumps over
+    unoccupied cells. Samples come back **packed**: flat arrays with the ray each one belongs to, no
+    padding. Compare how many samples a ray takes with and without the grid.
     """),
     ("code", """
-    curves = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "PSNR (dB)"))
-    curves.add_scatter(x=[], y=[], name="loss", row=1, col=1)
-    curves.add_scatter(x=[], y=[], name="train rays", row=1, col=2)
-    curves.add_scatter(x=[], y=[], name="held-out image", mode="lines+markers", row=1, col=2)
-    curves.update_layout(height=320)
-    live = display(curves, display_id=True)
-
-    def redraw(record):
-        trace = (0, 1) if "loss" in record else (2,)
-        for index in trace:
-            key = "loss" if index == 0 else "psnr"
-            curves.data[index].x += (record["step"],)
-            curves.data[index].y += (record[key],)
-        live.update(curves)
-
-    def held_out_strip(title):
-        row = 0
-        rendered = trainer.render_frame(trainer.eval_frames, row)
-        truth = trainer.eval_frames.image(row)
-        display(image_strip([truth, rendered["rgb"].cpu().clamp(0, 1), rendered["opacity"].cpu()[..., None].expand(-1, -1, 3)],
-                            ["ground truth", title, "opacity"], scale=3))
-    """),
-    ("code", """
-    trainer.fit(until=CONFIG.stage2_start, callback=redraw)
-    held_out_strip("after stage 1")
-    """),
-    ("code", """
-    trainer.fit(until=CONFIG.stage3_start, callback=redraw)
-    held_out_strip("after stage 2")
-    """),
-    ("code", """
-    trainer.fit(callback=redraw)
-    held_out_strip("after stage 3")
-    print("perceptual term:", trainer.perceptual_label or "disabled (install stlpips-pytorch)")
-    print("seconds per stage:", {k: round(v, 1) for k, v in trainer.history["seconds_per_stage"].items()})
+    origins, dirs = (r[0] for r in generate_rays(intrinsics, camera))
+    near, far = ray_aabb_intersect(origins, dirs, sphere.aabb)
+    packed = {policy: march_rays(origins, dirs, near, far, grids[policy], march_config) for policy in grids}
+    figure = go.Figure()
+    for policy, samples in packed.items():
+        counts = samples.counts(origins.shape[0])
+        figure.add_trace(go.Histogram(x=counts[far > near].numpy(), name=f"{policy}: {len(samples):,} samples",
+                                      opacity=0.6, nbinsx=40))
+    figure.update_layout(barmode="overlay", height=350, xaxis_title="samples per ray (rays that hit the box)",
+                         yaxis_title="rays")
+    figure
     """),
     ("md", """
-    ## Evaluation on the held-out test frames
+    ## 4 · Compositing along one ray
 
-    The last frames of the video were never trained on. Render and ground truth are composited
-    over the same background, and the table says which.
+    Weights $T_i\\alpha_i$ of the ray through the image centre at the largest sphere. The opacity
+    (the mask the renderer outputs) is $1 - T_{final} = \\sum_i T_i\\alpha_i$; past $T < 10^{-4}$ the
+    remaining samples are dropped.
     """),
     ("code", """
-    run = load_run(RUN_DIR)
-    result = evaluate_run(run, "test", max_frames=3 if SMOKE else None)
-    print(format_table(result))
-    test = load_frames(subject, "test", CONFIG.max_image_size, CONFIG.background, progress=False)
-    shown = range(min(3, len(test)))
-    renders = [run.render(test.c2w[row], test.expressions[row], test.intrinsics, test.background)["rgb"].clamp(0, 1)
-               for row in shown]
-    display(image_strip([test.image(row) for row in shown] + renders,
-                        [f"truth {test.indices[row]}" for row in shown] + [f"render {test.indices[row]}" for row in shown],
-                        columns=len(shown), scale=2))
+    centre_ray = (IMAGE_SIZE // 2) * IMAGE_SIZE + IMAGE_SIZE // 2
+    samples = packed["none"]
+    w = torch.ones(1, 1)
+    sigma, rgb = field(samples.positions, samples.directions, torch.zeros(len(samples), dtype=torch.int64), w)
+    out = composite(sigma, rgb, samples, origins.shape[0], torch.ones(3))
+    on_ray = samples.ray_index == centre_ray
+    t_mid = (0.5 * (samples.t_start + samples.t_end))[on_ray]
+    weights = out["weights"][on_ray]
+    transmittance = 1 - torch.cumsum(weights, 0) + weights
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_trace(go.Bar(x=t_mid, y=weights, name="weight Tα"))
+    figure.add_trace(go.Scatter(x=t_mid, y=transmittance, name="transmittance T", mode="lines"), secondary_y=True)
+    figure.update_layout(height=330, xaxis_title="t along the ray",
+                         title=f"opacity {out['opacity'][centre_ray]:.4f}, depth {out['depth'][centre_ray]:.3f}")
+    figure
+    """),
+    ("md", """
+    ## 5 · Whole images against the exact answer
+
+    `render_image` renders in chunks without gradients. Because the toy sphere can also be ray-traced
+    exactly, we can see the renderer's error directly, for several coefficients.
+    """),
+    ("code", """
+    config = RenderConfig(march=march_config)
+    coefficients = (0.0, 0.5, 1.0)
+    rendered, exact = [], []
+    for value in coefficients:
+        rendered.append(render_image(field, grids["expression"], intrinsics, camera, torch.tensor([value]), config=config))
+        exact.append(render_toy_sphere(sphere, intrinsics, camera, value))
+    figure = make_subplots(2, 3, subplot_titles=[f"rendered w={v}" for v in coefficients] + [f"exact w={v}" for v in coefficients])
+    for column, (image, (truth, _)) in enumerate(zip(rendered, exact), start=1):
+        figure.add_trace(go.Image(z=(image["rgb"].clamp(0, 1) * 255).numpy()), 1, column)
+        figure.add_trace(go.Image(z=(truth * 255).numpy()), 2, column)
+    figure.update_layout(height=480)
+    figure
+    """),
+    ("code", """
+    errors = [float((image["rgb"] - truth).abs().mean()) for image, (truth, _) in zip(rendered, exact)]
+    mask_errors = [float((image["opacity"] - mask).abs().mean()) for image, (_, mask) in zip(rendered, exact)]
+    print("mean |rgb error| per coefficient:", np.round(errors, 4))
+    print("mean |mask error| per coefficient:", np.round(mask_errors, 4))
     """),
     ("md", "## Checks"),
     ("code", """
-    train_log = trainer.history["train"]
-    first_stage = [r for r in train_log if r["stage"] == 1]
-    assert {r["stage"] for r in train_log} == {1, 2, 3}, "all three stages must have run"
-    assert "mask" in first_stage[-1] and all("mask" not in r for r in train_log if r["stage"] > 1)
-    assert any("patch_l1" in r for r in train_log if r["stage"] == 3)
-    assert first_stage[-1]["loss"] < first_stage[0]["loss"], "stage-1 loss must go down"
-    bound = 14.0 if SMOKE else 25.0
-    assert result["mean"]["psnr"] > bound, f"test PSNR {result['mean']['psnr']:.2f} dB is below {bound} dB"
-    print(f"checks passed: test PSNR {result['mean']['psnr']:.2f} dB > {bound} dB")
+    occupied = {policy: grid.occupied_fraction() for policy, grid in grids.items()}
+    assert occupied["none"] == 1.0
+    assert occupied["neutral"] < occupied["expression"] < 0.5, occupied
+    assert (grids["expression"].occupied() | ~grids["neutral"].occupied()).all(), "expression grid must contain the neutral one"
+    assert len(packed["expression"]) < 0.5 * len(packed["none"]), "skipping empty space must cut samples"
+    assert abs(float(out["opacity"][centre_ray]) - 1.0) < 1e-3
+    assert max(errors) < 0.03 and max(mask_errors) < 0.03, (errors, mask_errors)
+    print("all checks passed")
     """),
 ]
 
 if __name__ == "__main__":
-    print(write_notebook("04_training", CELLS))
+    print(write_notebook("04_rendering", CELLS))

@@ -1,172 +1,186 @@
-"""Writes notebooks/05_density_grid_ablations.ipynb."""
+"""Writes notebooks/05_training.ipynb."""
 
 from notebook_tools import write_notebook
 
 CELLS = [
     ("md", """
-    # 05 · Density-grid ablations: which cells may hold matter?
+    # 05 · Staged training: from a subject folder to a drivable head
 
-    Marching a ray through empty space is wasted work, so instant-ngp style renderers keep an
-    **occupancy grid**: a coarse 3D bitfield of the cells where the density can be non-zero, and the
-    marcher jumps over the rest. For a *dynamic* head this raises a question: non-zero **for which
-    expression**? A grid built from the neutral face ($w = 0$) has no matter where an open jaw or
-    pouted lips will be, and the marcher then skips exactly the samples the mouth needs.
+    The paper trains NeRFBlendShape in three stages (docs/architecture.md, “Training”):
 
-    NeRFBlendShape's answer (paper Eq. 9) evaluates the density at the neutral table and at every
-    basis pushed to its training maximum, $h_0 + \\hat w_i h_i$, and keeps the element-wise maximum.
-    This notebook compares three policies on the same subject:
-
-    | policy | cells evaluated at | cost |
+    | stage | steps (paper) | loss |
     |---|---|---|
-    | `expression` (paper) | neutral + each basis at its max (K+1 probes) | K+1 density passes per update |
-    | `neutral` | the neutral table only | 1 pass per update |
-    | `none` | no grid: every cell occupied | dense sampling everywhere |
+    | 1 | first ~4k | L1(colour) + L1(opacity, mask) — the mask pins down *where* the head is |
+    | 2 | to ~20k | L1(colour) |
+    | 3 | the rest | L1(colour) on random rays + 32×32 patches with 0.1·L1 + 0.1·perceptual |
 
-    and measures **samples per ray**, **time per training step** and **test PSNR on mouth-open
-    frames** (paper Fig. 13–14).
+    Every step draws **B frames × R rays** with an explicit frame index per ray, so each ray reads
+    the hash table blended with *its* frame's coefficients. Stage 3's patches sit in the mouth box
+    half of the time (teeth and lips are where detail matters) and anywhere on the face otherwise.
+    The perceptual term is **ST-LPIPS** (shift-tolerant LPIPS, VGG), loaded from the weights inside
+    the `stlpips-pytorch` wheel by nbskit's own small module — not LPIPS itself.
 
-    **Time** on 2 CPU cores: smoke mode (three 60-step runs, so its numbers are noisy) took 14 s on
-    an idle machine. Full mode trains three `small`-subject runs with the `cpu` preset; it has not
-    been timed end to end, but one such run takes about 4 minutes on an idle machine (as in `make
-    demo`), so expect a quarter of an hour. GPU: not measured yet.
+    **Time** on 2 CPU cores: smoke mode (the `tiny` subject, 90 steps) took 12 s on an idle machine.
+    Full mode (the `small` subject, `cpu` preset, 800 steps) has not been timed end to end; `make
+    demo` trains the same preset on the same subject and finishes, renders included, in under 5
+    minutes on an idle machine. GPU (`gpu` preset): not measured yet.
     """),
-    ("parameters", "SMOKE = False  # True: tiny subject, short runs (what the tests use)"),
+    ("parameters", "SMOKE = False  # True: the tiny subject and a short schedule (what the tests use)"),
     ("code", """
-    import numpy as np
+    from pathlib import Path
+
     import plotly.graph_objects as go
     import torch
+    from IPython.display import display
     from plotly.subplots import make_subplots
 
-    from nbskit.render import OccupancyGrid, render_image
+    from nbskit.data.subject import Subject
+    from nbskit.data.synthetic import SUBJECT_CACHE, default_subject, synthesize_subject
     from nbskit.train.dataset import load_frames
+    from nbskit.train.evaluate import evaluate_run, format_table
+    from nbskit.train.presets import make_config
+    from nbskit.train.run import load_run
+    from nbskit.train.samplers import sample_patches, sample_random_rays
+    from nbskit.train.trainer import Trainer
     from nbskit.viz import image_strip
-    from nbskit.viz.course import (course_config, course_subject, frame_statistics, mouth_open_frames,
-                                   seconds_per_step, train_or_load)
 
+    GPU = torch.cuda.is_available()
     if SMOKE:
         torch.set_num_threads(2)
-    POLICIES = ("expression", "neutral", "none")
-    # Three runs must fit the two-minute smoke budget: shorter ones than the other notebooks use.
-    SHORT = {"total_steps": 60, "stage2_start": 30, "stage3_start": 60, "eval_interval": 60,
-             "checkpoint_interval": 60} if SMOKE else {}
-    SUBJECT_DIR = course_subject(SMOKE)
-    print(SUBJECT_DIR)
+        SUBJECT_DIR = SUBJECT_CACHE / "synthetic_tiny_procedural_seed0"
+        if not (SUBJECT_DIR / "transforms.json").is_file():
+            synthesize_subject(SUBJECT_DIR, "tiny", seed=0, model="procedural")
+        CONFIG = make_config("cpu-smoke", {"total_steps": 90, "stage2_start": 40, "stage3_start": 70,
+                                           "eval_interval": 30, "checkpoint_interval": 90, "log_interval": 5})
+    else:
+        SUBJECT_DIR = default_subject(SUBJECT_CACHE)
+        CONFIG = make_config("gpu" if GPU else "cpu")
+    RUN_DIR = Path("runs") / f"05_{SUBJECT_DIR.name}_{CONFIG.preset}_{CONFIG.total_steps}"
+    subject = Subject.load(SUBJECT_DIR)
+    print(subject.describe())
     """),
     ("md", """
-    ## 1 · One model, two grids
+    ## The schedule
 
-    First the cheapest experiment: take the model trained with the expression-aware grid and rebuild
-    its grid both ways. Cells the neutral grid drops but the expression-aware grid keeps are where
-    some expression puts matter that the neutral face does not have.
+    A preset scales image size, table size, batch and stage lengths to the machine; any field can
+    be overridden (`--set key=value` on the command line, a dict here). The stages themselves are
+    data: `CONFIG.stages()` lists records with a start step, weighted loss terms and samplers, and
+    the trainer runs, at each step, the last one that has started.
     """),
     ("code", """
-    paper = train_or_load(SUBJECT_DIR, course_config(SMOKE, grid_policy="expression", **SHORT)).run
-    device = paper.model.aabb.device
-
-    def rebuilt_grid(policy, **cutoff):
-        grid = OccupancyGrid(paper.subject.aabb, resolution=paper.grid.resolution, policy=policy, **cutoff).to(device)
-        # The same seed gives every grid the same jittered probe positions: only the policy differs.
-        grid.update(paper.model, paper.model.expression_max, generator=torch.Generator(device=device).manual_seed(0))
-        return grid
-
-    # A smoke run's field is still a fog denser than the default threshold everywhere (every cell would be
-    # occupied), so smoke mode cuts both grids at the neutral grid's mean density instead.
-    grids = {"neutral": rebuilt_grid("neutral", **({"threshold": float("inf")} if SMOKE else {}))}
-    neutral_mean = float(grids["neutral"].density.mean()) * grids["neutral"].box_length
-    grids["expression"] = rebuilt_grid("expression", **({"threshold": neutral_mean} if SMOKE else {}))
-    for policy in ("expression", "neutral"):
-        print(f"{policy:>10}: {100 * grids[policy].occupied_fraction():5.1f}% of cells occupied")
-    """),
-    ("code", """
-    expression_cells = grids["expression"].occupied().cpu()
-    neutral_cells = grids["neutral"].occupied().cpu()
-    only_expression = expression_cells & ~neutral_cells
-    middle = paper.grid.resolution // 2  # the x = centre plane: rows y, columns z (face towards +z)
-    figure = make_subplots(1, 3, subplot_titles=["neutral grid", "expression-aware grid", "kept only by expression-aware"])
-    for column, cells in enumerate((neutral_cells, expression_cells, only_expression), start=1):
-        figure.add_trace(go.Heatmap(z=cells[middle].T.float().numpy(), colorscale="Greys", showscale=False), 1, column)
-    figure.update_yaxes(autorange=True)
-    figure.update_layout(height=330, title="occupied cells on the middle sagittal plane")
+    plan = CONFIG.stages()
+    stops = [stage.start for stage in plan[1:]] + [CONFIG.total_steps]
+    for stage in plan:
+        print(f"{stage.name:<26} from step {stage.start:>4}: losses {dict(stage.losses)}, samplers {stage.samplers}")
+    figure = go.Figure([go.Bar(y=["schedule"], x=[stop - stage.start], base=[stage.start], orientation="h",
+                               name=stage.name) for stage, stop in zip(plan, stops)])
+    figure.update_layout(barmode="stack", height=200, xaxis_title="step",
+                         title=f"preset {CONFIG.preset!r}: {CONFIG.frames_per_batch} frames x "
+                               f"{CONFIG.rays_per_frame} rays per step, images <= {CONFIG.max_image_size} px")
+    figure.show()
     """),
     ("md", """
-    Now render the frames with the widest-open mouths through each grid, with the same model. With
-    the neutral grid, rays skip the cells of the open mouth and chin. (These are training frames:
-    here we test the grid, not generalisation, and a short clip's test split may have no open mouth.)
+    ## Which pixels a step looks at
+
+    Random rays cover the whole image (background pixels teach the field to stay empty there);
+    stage-3 patches are placed in the mouth box with probability ½, else in the face box.
     """),
     ("code", """
-    widest = mouth_open_frames(paper.subject, "train", fraction=0.1)
-    jaw = paper.subject.expression_names.index("jawOpen")
-    print("widest-open training frames:", widest.tolist(), "jawOpen =", paper.subject.expressions(widest)[:, jaw].round(2).tolist())
-    same_model = {policy: frame_statistics(paper, widest, grid, split="train") for policy, grid in grids.items()}
-    for policy, stats in same_model.items():
-        print(f"{policy:>10}: PSNR {stats['psnr'].mean():6.2f} dB, {stats['samples_per_ray'].mean():6.1f} samples/ray")
-    """),
-    ("code", """
-    frames = load_frames(paper.subject, "train", paper.config.max_image_size, paper.config.background, progress=False)
-    row = list(frames.indices).index(int(widest[np.argmax(paper.subject.expressions(widest)[:, jaw])]))
-    shown = [frames.image(row)]
-    for policy in ("expression", "neutral"):
-        shown.append(render_image(paper.model, grids[policy], frames.intrinsics, frames.c2w[row], frames.expressions[row],
-                                  frames.background, paper.render_config)["rgb"].clamp(0, 1).cpu())
-    image_strip(shown, labels=["ground truth", "expression grid", "neutral grid"], scale=3)
+    trainer = Trainer(subject, CONFIG, RUN_DIR)
+    trainer.resume()  # continue a run folder left by an earlier execution
+    data = trainer.train_frames
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.zeros(1, dtype=torch.long)
+    rays = sample_random_rays(frames, data.width, data.height, 200, generator)
+    patches = sample_patches(torch.zeros(6, dtype=torch.long), data.face_boxes, data.mouth_boxes, CONFIG.patch_size,
+                             data.width, data.height, CONFIG.mouth_patch_probability, generator)
+    figure = go.Figure(go.Image(z=data.images[0].numpy()))
+    figure.add_scatter(x=rays.pixels[0, :, 0], y=rays.pixels[0, :, 1], mode="markers", marker_size=3, name="random rays")
+    for name, box in (("face box", data.face_boxes[0]), ("mouth box", data.mouth_boxes[0])):
+        x0, y0, x1, y1 = box.tolist()
+        figure.add_scatter(x=[x0, x1, x1, x0, x0], y=[y0, y0, y1, y1, y0], mode="lines", name=name)
+    for corner in patches.pixels[:, 0]:
+        x0, y0 = corner.tolist()
+        size = CONFIG.patch_size
+        figure.add_scatter(x=[x0, x0 + size, x0 + size, x0, x0], y=[y0, y0, y0 + size, y0 + size, y0],
+                           mode="lines", line_dash="dot", showlegend=False)
+    figure.update_layout(width=420, height=420, title="one training frame: rays, boxes and patches")
+    figure.show()
     """),
     ("md", """
-    ## 2 · Training with each policy
+    ## Training, stage by stage, with live curves
 
-    The grid also steers *training*: samples the marcher skips get no gradient. So we train three
-    runs that differ only in `grid_policy` and measure, on the mouth-open test frames, how many
-    samples a ray takes, how long a training step takes, and the PSNR.
+    `Trainer.fit(until, callback)` calls `callback` with each logged record; here it redraws a
+    loss/PSNR plot in place. After each stage we look at a held-out frame.
     """),
     ("code", """
-    mouth_frames = mouth_open_frames(paper.subject, "test")
-    print("mouth-open test frames:", mouth_frames.tolist(), "jawOpen =", paper.subject.expressions(mouth_frames)[:, jaw].round(2).tolist())
-    runs = {policy: train_or_load(SUBJECT_DIR, course_config(SMOKE, grid_policy=policy, **SHORT)) for policy in POLICIES}
-    results = {}
-    for policy, course in runs.items():
-        stats = frame_statistics(course.run, mouth_frames)
-        results[policy] = {"samples_per_ray": stats["samples_per_ray"].mean(), "psnr": stats["psnr"].mean(),
-                           "seconds_per_step": seconds_per_step(course.history, course.run.step),
-                           "render_seconds": stats["seconds"].mean(),
-                           "occupied": course.run.grid.occupied_fraction()}
-    print(f"{'policy':>10} {'samples/ray':>12} {'s/step':>8} {'s/image':>8} {'occupied':>9} {'PSNR (mouth open)':>18}")
-    for policy, r in results.items():
-        print(f"{policy:>10} {r['samples_per_ray']:12.1f} {r['seconds_per_step']:8.3f} {r['render_seconds']:8.3f} "
-              f"{100 * r['occupied']:8.1f}% {r['psnr']:15.2f} dB")
+    curves = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "PSNR (dB)"))
+    curves.add_scatter(x=[], y=[], name="loss", row=1, col=1)
+    curves.add_scatter(x=[], y=[], name="train rays", row=1, col=2)
+    curves.add_scatter(x=[], y=[], name="held-out image", mode="lines+markers", row=1, col=2)
+    curves.update_layout(height=320)
+    live = display(curves, display_id=True)
+
+    def redraw(record):
+        trace = (0, 1) if "loss" in record else (2,)
+        for index in trace:
+            key = "loss" if index == 0 else "psnr"
+            curves.data[index].x += (record["step"],)
+            curves.data[index].y += (record[key],)
+        live.update(curves)
+
+    def held_out_strip(title):
+        row = 0
+        rendered = trainer.render_frame(trainer.eval_frames, row)
+        truth = trainer.eval_frames.image(row)
+        display(image_strip([truth, rendered["rgb"].cpu().clamp(0, 1), rendered["opacity"].cpu()[..., None].expand(-1, -1, 3)],
+                            ["ground truth", title, "opacity"], scale=3))
     """),
     ("code", """
-    figure = make_subplots(1, 3, subplot_titles=["samples per ray", "seconds per training step", "PSNR, mouth-open test frames (dB)"])
-    for column, key in enumerate(("samples_per_ray", "seconds_per_step", "psnr"), start=1):
-        figure.add_trace(go.Bar(x=list(results), y=[results[p][key] for p in POLICIES], showlegend=False), 1, column)
-    figure.update_layout(height=340)
+    trainer.fit(until=CONFIG.stage2_start, callback=redraw)
+    held_out_strip("after stage 1")
+    """),
+    ("code", """
+    trainer.fit(until=CONFIG.stage3_start, callback=redraw)
+    held_out_strip("after stage 2")
+    """),
+    ("code", """
+    trainer.fit(callback=redraw)
+    held_out_strip("after stage 3")
+    print("perceptual term:", trainer.perceptual_label or "disabled (install stlpips-pytorch)")
+    print("seconds per stage:", {k: round(v, 1) for k, v in trainer.history["seconds_per_stage"].items()})
     """),
     ("md", """
-    What to look for: without a grid every ray takes the most samples and every step is slowest;
-    the neutral grid is cheapest but loses the mouth; the expression-aware grid costs a little more
-    than the neutral one and keeps the mouth. In smoke mode the runs are too short for the PSNR
-    column to mean much — their fields are still a fog that fills every grid, so the three policies
-    barely differ yet; run the full mode for the real comparison.
+    ## Evaluation on the held-out test frames
 
-    ## Checks
+    The last frames of the video were never trained on. Render and ground truth are composited
+    over the same background, and the table says which.
     """),
     ("code", """
-    # Eq. 9 takes a max over probes that include the neutral one: it adds cells (the occupancy cutoff,
-    # min(threshold, mean density), may move a little, hence the 1% allowance).
-    lost = int((neutral_cells & ~expression_cells).sum())
-    assert lost <= 0.01 * int(neutral_cells.sum()), f"the expression-aware grid dropped {lost} neutral cells"
-    assert only_expression.any(), "the expression-aware grid keeps no cell the neutral grid drops"
-    gridded = max(results["expression"]["samples_per_ray"], results["neutral"]["samples_per_ray"])
-    assert results["none"]["samples_per_ray"] >= gridded, "dense sampling should take the most samples per ray"
-    assert runs["none"].run.grid.occupied_fraction() == 1.0
-    for policy, r in results.items():
-        assert np.isfinite(r["psnr"]) and r["psnr"] > 10, f"{policy}: PSNR {r['psnr']:.1f} dB, training failed"
-    if not SMOKE:  # a smoke run is still a fog that fills its grid: the policies only part ways later
-        assert results["none"]["samples_per_ray"] > gridded, "the grids skipped no empty space"
-        assert same_model["expression"]["psnr"].mean() >= same_model["neutral"]["psnr"].mean() - 0.05, \\
-            "the neutral grid rendered open mouths better than the expression-aware grid (same model)"
-        assert results["expression"]["psnr"] > results["neutral"]["psnr"], "paper Fig. 14: expression-aware should win on open mouths"
-    print("all checks passed")
+    run = load_run(RUN_DIR)
+    result = evaluate_run(run, "test", max_frames=3 if SMOKE else None)
+    print(format_table(result))
+    test = load_frames(subject, "test", CONFIG.max_image_size, CONFIG.background, progress=False)
+    shown = range(min(3, len(test)))
+    renders = [run.render(test.c2w[row], test.expressions[row], test.intrinsics, test.background)["rgb"].clamp(0, 1)
+               for row in shown]
+    display(image_strip([test.image(row) for row in shown] + renders,
+                        [f"truth {test.indices[row]}" for row in shown] + [f"render {test.indices[row]}" for row in shown],
+                        columns=len(shown), scale=2))
+    """),
+    ("md", "## Checks"),
+    ("code", """
+    train_log = trainer.history["train"]
+    first_stage = [r for r in train_log if r["stage"] == 1]
+    assert {r["stage"] for r in train_log} == {1, 2, 3}, "all three stages must have run"
+    assert "mask" in first_stage[-1] and all("mask" not in r for r in train_log if r["stage"] > 1)
+    assert any("patch_l1" in r for r in train_log if r["stage"] == 3)
+    assert first_stage[-1]["loss"] < first_stage[0]["loss"], "stage-1 loss must go down"
+    bound = 14.0 if SMOKE else 25.0
+    assert result["mean"]["psnr"] > bound, f"test PSNR {result['mean']['psnr']:.2f} dB is below {bound} dB"
+    print(f"checks passed: test PSNR {result['mean']['psnr']:.2f} dB > {bound} dB")
     """),
 ]
 
 if __name__ == "__main__":
-    print(write_notebook("05_density_grid_ablations", CELLS))
+    print(write_notebook("05_training", CELLS))

@@ -4,7 +4,8 @@ The head is fixed in world space (head space = world space, metres) and its pose
 the camera, as docs/architecture.md, “Units and conventions” asks. Per frame the subject folder stores RGB over the background,
 the mask (alpha > 0.5, hair included), z-depth of the head mesh, the 68 landmarks projected with
 the stored camera (all of them, visible or not), the exact coefficients, the camera, and face and
-mouth boxes derived from the landmarks. The last ``test_fraction`` of frames is the test split.
+mouth boxes derived from the landmarks. The last ``test_fraction`` of frames is the test split,
+the ``val_fraction`` before it the validation split.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from nbskit.data.subject import SubjectWriter
 from nbskit.data.synthetic.albedo import atlas_layout, paint_albedo, rasterise_position_map, textured_mesh
 from nbskit.data.synthetic.hair import SHELL_OFFSETS, hair_shells, strand_texture
 from nbskit.data.synthetic.motion import expression_tracks, pose_tracks
-from nbskit.data.synthetic.presets import PRESETS, SynthPreset
+from nbskit.data.synthetic.presets import GENERATOR_VERSION, PRESETS, SynthPreset
 from nbskit.data.synthetic.renderer import HeadRenderer, RenderedFrame, create_context
 from nbskit.face.blendshape import BlendshapeModel
 from nbskit.face.ict import ICTFaceModel, find_ict
@@ -177,7 +178,8 @@ class SyntheticScene:
                 "preset": s.name,
                 "settings": {
                     k: getattr(s, k)
-                    for k in ("name", "resolution", "num_frames", "model", "atlas_slot", "test_fraction")
+                    for k in ("name", "resolution", "num_frames", "model", "atlas_slot", "test_fraction",
+                              "val_fraction")
                 },
                 "identity": None if self.identity is None else self.identity.tolist(),
                 "head_to_world": np.eye(4).tolist(),
@@ -213,7 +215,7 @@ def synthesize_subject(
         n = preset.num_frames
         coefficients = expression_tracks(scene.motion_rng, scene.head.expression_names, n)
         angles, translations = pose_tracks(scene.motion_rng, n)
-        first_test = n - int(np.ceil(preset.test_fraction * n))
+        first_test, first_val = split_starts(preset)
         writer = SubjectWriter(
             out, scene.intrinsics, scene.aabb, scene.head.expression_names,
             background=scene.background, extra=scene.extra(), depth_scale=DEPTH_QUANTUM,
@@ -230,7 +232,7 @@ def synthesize_subject(
                     mask=frame.alpha > MASK_THRESHOLD,
                     c2w=c2w,
                     expression=coefficients[i],
-                    split="test" if i >= first_test else "train",
+                    split="test" if i >= first_test else "val" if i >= first_val else "train",
                     face_box=face_box,
                     mouth_box=mouth_box,
                     landmarks=landmarks,
@@ -239,6 +241,14 @@ def synthesize_subject(
     finally:
         scene.release()
     return Path(out)
+
+
+def split_starts(preset: SynthPreset) -> tuple[int, int]:
+    """(first test frame, first validation frame): frames are train | val | test, in time order,
+    so validation frames are held out from training the way the test frames are."""
+    n = preset.num_frames
+    first_test = n - int(np.ceil(preset.test_fraction * n))
+    return first_test, first_test - int(np.ceil(preset.val_fraction * n))
 
 
 def _atlas_size(head: BlendshapeModel, settings: SynthPreset) -> tuple[int, int]:
@@ -251,10 +261,12 @@ def _atlas_size(head: BlendshapeModel, settings: SynthPreset) -> tuple[int, int]
 SUBJECT_CACHE = Path.home() / ".cache" / "nbskit" / "subjects"
 
 
-def default_subject(cache_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """The demo's subject: the ``small`` preset (ICT if found, else procedural), made once and cached."""
-    model = "ict" if find_ict() is not None else "procedural"
-    root = Path(cache_dir) / f"synthetic_small_{model}_seed{seed}"
+def default_subject(cache_dir: str | os.PathLike, seed: int = 0, preset: str = "small",
+                    model: str | None = None) -> Path:
+    """A synthetic subject made once and cached under ``cache_dir``; by default the demo's: the
+    ``small`` preset, ICT if found, else procedural. The folder name includes GENERATOR_VERSION."""
+    model = model or ("ict" if find_ict() is not None else "procedural")
+    root = Path(cache_dir) / f"synthetic_{preset}_{model}_seed{seed}_v{GENERATOR_VERSION}"
     if not (root / "transforms.json").is_file():
-        synthesize_subject(root, "small", seed=seed, model=model)
+        synthesize_subject(root, preset, seed=seed, model=model)
     return root

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nbskit.errors import UserError
 from nbskit.geometry.camera import opengl_projection
 
 SUPERSAMPLE = 3  # odd: the centre sub-pixel of each block is the pixel centre
@@ -83,6 +84,10 @@ class RenderedFrame:
         return np.clip(self.premultiplied + (1.0 - self.alpha[..., None]) * background, 0.0, 1.0)
 
 
+class OpenGLUnavailable(UserError, RuntimeError):
+    """No headless OpenGL context: synthetic subjects cannot be rendered on this machine."""
+
+
 def create_context():
     """A standalone headless OpenGL 3.3 context (EGL; Mesa llvmpipe works without a GPU)."""
     import moderngl  # the `render` extra; imported here so nbskit imports without it
@@ -90,7 +95,7 @@ def create_context():
     try:
         return moderngl.create_context(standalone=True, backend="egl", require=330)
     except Exception as err:  # moderngl raises plain Exception for missing EGL/drivers
-        raise RuntimeError(
+        raise OpenGLUnavailable(
             f"could not create a headless OpenGL context with EGL ({err}). Synthetic subjects need "
             "moderngl and an EGL driver (Mesa's llvmpipe works on CPU-only machines: "
             "apt install libegl1 libgl1-mesa-dri)."
