@@ -73,7 +73,9 @@ def test_time_to_psnr_trains_for_the_budget_and_reports_a_consistent_curve(train
     assert result["train_s"] >= result["settings"]["budget_s"]  # it stops only once the budget is spent
     assert result["steps"] == curve[-1]["step"]
     assert result["steps_per_s"] == pytest.approx(result["steps"] / result["train_s"])
-    assert result["final"]["frames"] == len(Subject.load(tiny_subject).indices("test"))
+    split = result["final"]["split"]
+    assert split == "val"  # tuning-time numbers never read the test frames when a val split exists
+    assert result["final"]["frames"] == len(Subject.load(tiny_subject).indices(split))
     assert math.isfinite(result["final"]["psnr"])
     assert result["target_met"] is True and result["time_to_target_s"] == 0.0  # 0 dB: met before training
 
