@@ -1,6 +1,6 @@
 """The GPU check (bench/gpu_check.sh) and its Python entry points, exercised on the CPU at tiny sizes.
 
-The device machine is lent rarely and briefly, so a typo or a wrong argument must show up here:
+A GPU machine is available rarely and briefly, so a typo or a wrong argument must show up here:
 each entry point runs in-process with tiny sizes, the summariser is checked on hand-made step
 outputs, and the shell script runs in its dry mode (CPU, tiny sizes) with and without budget.
 """
