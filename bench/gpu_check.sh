@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, in one call of the device tool: build the CUDA core, run its CUDA parity tests,
+# The GPU check, in one command on a GPU machine: build the CUDA core, run its CUDA parity tests,
 # time the encoder, train the `paper` preset on the `paper` subject for 120 s and time a trained
 # 512² frame, then the other GPU benchmarks (step, march, random-field render) and, if time is
 # left, `bench.paper.run_all --gpu`. Steps run in that order: what the targets need comes first.
@@ -9,9 +9,10 @@
 #    It downloads the wheels and GL loader packages the device image lacks, renders a short 512²
 #    fallback subject, and prints the carry list below with the size of what travels (limit
 #    64 MiB). The golden vectors and the ICT model are part of the repository and travel with it.
-# 2. The device tool call:
-#        run(command="bash bench/gpu_check.sh", timeout_s=600, carry=[".whl", ".gl", "runs/gpu_carry"])
-#    The script stops itself after GPU_CHECK_BUDGET_S (540 s): about 11 of the 15 device minutes
+# 2. On the GPU machine, from a copy of the checkout that includes the ignored folders .whl, .gl
+#    and runs/gpu_carry, with a 600 s limit:
+#        bash bench/gpu_check.sh
+#    The script stops itself after GPU_CHECK_BUDGET_S (540 s): about 11 of a 15-minute GPU session
 #    with the machine's start. Results come back under $OUT: summary.json (every step's status, rc and
 #    seconds, the card, the key numbers; rewritten after each step), gpu_check.log (all output),
 #    build_cuda.log (the compiler log, if the build failed) and logs.tar.gz (per-step logs and
@@ -158,7 +159,7 @@ finish() {
 
 # step NAME LIMIT_S NEED_S "MODULES" COMMAND...: run COMMAND with a time limit, log, record. Its
 # output goes to LOGS/NAME.log and, as it comes, to $OUT/gpu_check.log, which thus holds everything
-# up to the moment even if the device tool stops the call.
+# up to the moment even if the command is stopped from outside.
 # A step writes WORK/NAME.json (parity: NAME.xml; run_all: the folder WORK/NAME), removed first so a
 # failed rerun on a warm machine never leaves an earlier result looking new. Steps not run keep
 # theirs: the summary of a rerun also holds what earlier calls measured (its "steps" say which ran).

@@ -7,8 +7,8 @@
 #   .gl/                        the GL/EGL loader packages (libglvnd...), unpacked there into /
 #   runs/gpu_carry/subject      a short 512² clip of the paper subject, used if synthesis there fails
 # The golden vectors and the ICT model ship in the repository (tests/data/golden, data/) and travel
-# with it. At the end it prints the carry list and the size of what travels (the device tool's
-# limit: 64 MiB).
+# with it. At the end it prints the carry list and the size of what travels (at most
+# 64 MiB may travel with the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
@@ -50,5 +50,5 @@ total="$({ git ls-files -z --cached --others --exclude-standard | xargs -0 -r du
           du -sbL -- "${CARRY[@]}"; } | awk '{ total += $1 } END { print total }')"
 awk -v total="$total" -v limit="$LIMIT_BYTES" \
   'BEGIN { printf "travels: %.1f MiB of %d MiB\n", total / 1048576, limit / 1048576 }'
-[ "$total" -le "$LIMIT_BYTES" ] || { echo "over the device tool's 64 MiB limit" >&2; exit 1; }
+[ "$total" -le "$LIMIT_BYTES" ] || { echo "over the 64 MiB that may travel with the checkout" >&2; exit 1; }
 printf 'carry: ['; printf '"%s", ' "${CARRY[@]:0:${#CARRY[@]}-1}"; printf '"%s"]\n' "${CARRY[-1]}"

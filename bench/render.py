@@ -10,7 +10,7 @@ Each timed call is ``render_image``: rays, marching, the field (which blends the
 frame's coefficients on every call, so the blend is included), compositing; on CUDA the device is
 synchronised before the clock stops. ``--chunks`` times the library's default ray chunk and/or the
 whole image as one chunk. Targets: a 64² image in at most 2 s on a CPU; a 512² frame in at most
-10 ms on a GPU (issue 4, measured on a trained run).
+10 ms on a GPU (measured on a trained run).
 
     python -m bench.render                                   # CPU, 64², random field
     python -m bench.render --device cuda --size 512          # GPU, 512², random field

@@ -1,7 +1,7 @@
 """Widget responsiveness: how many ExpressionExplorer updates per second a trained run allows.
 
 One update is what a slider move costs in the kernel: render the run at the widget's size with the
-new coefficients, encode the PNG and hand it to the image widget. The target (issue 7) is at least
+new coefficients, encode the PNG and hand it to the image widget. The target is at least
 5 updates/s on a CPU at 64x64. Each timed call moves one coefficient slider to a value it has not
 had before, so no update is served from the explorer's cache of recent images; the numbers include
 everything the user waits for except the browser round trip.

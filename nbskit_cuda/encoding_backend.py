@@ -27,7 +27,7 @@ from . import KINDS, backend_options, checks_values, extension_for
 # blended tables: one touch of the fused kernel costs about this many rows of dense blending.
 # CPU: measured forward+backward at the paper grid, K=46, B=2 on 2 EPYC cores, the fused kernel
 # wins below ~150 samples (128: 12.0 vs 13.4 ms; 256: 20.5 vs 13.4 ms), i.e. ~24 rows per touch.
-# CUDA: not measured yet (no GPU was lent); a guess to be replaced from bench/gpu_check.sh.
+# CUDA: not measured yet (no GPU run yet); a guess to be replaced from bench/gpu_check.sh.
 FUSED_ROWS_PER_TOUCH = {"cpu": 24.0, "cuda": 4.0}
 TABLE_DTYPES = {"cpu": (torch.float32, torch.float64), "cuda": (torch.float32, torch.float16)}
 

@@ -98,7 +98,7 @@ def ict_npz() -> Path:
     return ICT_NPZ
 
 
-# Used by the GPU check (bench/gpu_check.sh) on a machine lent briefly: NBSKIT_TEST_CUDA_ONLY=1 keeps
+# Used by the GPU check (bench/gpu_check.sh) on a GPU machine used briefly: NBSKIT_TEST_CUDA_ONLY=1 keeps
 # only the tests whose name or parameters say cuda (the CPU cases run in CI), and
 # NBSKIT_TEST_TIMEOUT_S fails a test that runs longer (a hung kernel then costs one test, not the run).
 CUDA_ONLY_ENV = "NBSKIT_TEST_CUDA_ONLY"

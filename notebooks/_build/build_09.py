@@ -57,8 +57,9 @@ CELLS = [
     SUBJECT_DIR = course_subject(SMOKE)
     subject = Subject.load(SUBJECT_DIR)
     jaw = subject.expression_names.index("jawOpen")
-    # The strips show the test frame with the widest-open mouth (a row of the evaluation frames).
-    STRIP_ROW = int(np.argmax(subject.expressions(subject.indices("test"))[:, jaw]))
+    # The strips show the held-out frame with the widest-open mouth (a row of the evaluation frames).
+    EVAL_SPLIT = "val" if len(subject.indices("val")) else "test"  # the frames the curves are scored on
+    STRIP_ROW = int(np.argmax(subject.expressions(subject.indices(EVAL_SPLIT))[:, jaw]))
     EVAL_FRAMES = 2 if SMOKE else 4  # held-out frames behind each PSNR point
 
 
@@ -120,7 +121,7 @@ CELLS = [
     blend_frames, concat_frames = (curve_snapshots(SUBJECT_DIR, config_for(model, 0)) for model in MODELS)
     concat_times = np.array([p["cpu_seconds"] for p in concat_curve])
     matched = [int(np.argmin(np.abs(concat_times - p["cpu_seconds"]))) for p in blend_curve[1:]]
-    truth = load_frames(subject, "test", config_for("blend", 0).max_image_size, config_for("blend", 0).background,
+    truth = load_frames(subject, EVAL_SPLIT, config_for("blend", 0).max_image_size, config_for("blend", 0).background,
                         progress=False).image(STRIP_ROW).numpy()
     tiles = ([frame / 255.0 for frame in blend_frames[1:]] + [concat_frames[m] / 255.0 for m in matched]
              + [truth] * len(matched))
