@@ -28,7 +28,7 @@ CELLS = [
 
     **Time** on 2 CPU cores: smoke mode (16 frames at 128², a 100-step run) used 222 CPU-seconds
     (user + system, about 1.9 minutes of two idle cores; measured on a machine shared with other
-    jobs, load average 5–6), two thirds of it in training: with 53 coefficients every sample
+    jobs, load average 5–6), most of it in training: with 53 coefficients every sample
     reads 54 hash tables. Full mode (every frame at 256², the `cpu` preset's 800 steps) was not
     timed end to end. GPU (`gpu` preset): not measured.
     """),
@@ -132,9 +132,9 @@ CELLS = [
     ("md", """
     **Masks.** The head mask (selfie segmentation cut below the chin, snapped to colour edges) decides
     what counts as head; everything else becomes the background colour. The **ignore mask** marks
-    pixels no loss sees: a hand in front of the face. Carphone's speaker holds a phone to his ear,
-    which may or may not register as a hand in front of the face; the count below is what MediaPipe
-    Hands found in these frames.
+    pixels no loss sees: a hand in front of the face. The carphone speaker keeps his hands out of
+    the picture, so expect a count of zero here (the ignore tile then stays black); with a clip of
+    your own, the count below is what MediaPipe Hands found.
     """),
     ("code", """
     with_hand = [i for i, frame in enumerate(subject.frames) if frame.ignore_path is not None]
@@ -144,7 +144,7 @@ CELLS = [
     for i in masked:
         image, mask, ignore = subject.load_image(i) / 255.0, subject.load_mask(i), subject.load_ignore(i)
         tiles += [image, image * mask[..., None] + (1 - mask[..., None]), np.repeat(ignore[..., None], 3, axis=2)]
-        captions += [f"frame {i}", "head mask", "ignore mask"]
+        captions += [f"frame {i}", "head mask", "ignore (white = left out)"]
     image_strip(tiles, labels=captions, columns=3, scale=2)
     """),
     ("md", """
