@@ -1,6 +1,6 @@
 """How much of a tracking error does refinement close? A synthetic subject with perturbed cameras and coefficients.
 
-    python -m bench.refinement_gap [--work /tmp/nbskit-refinement-gap] [--seeds 0 1] [--subject tiny]
+    python -m bench.refinement_gap [--work /tmp/nbskit-refinement-gap] [--seeds 0 1 2] [--subject tiny]
                                    [--preset cpu-smoke] [--set KEY=VALUE ...]
 
 A cheap stand-in for tracking error: every frame's camera of a synthetic subject is moved by a
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench.common import run_script
+from bench.common import run_script, write_results
+from bench.paper.seeds import across_seeds, format_difference, paired_difference
 
 DEFAULT_WORK = Path("/tmp/nbskit-refinement-gap")
 VARIANTS = (("exact", "off"), ("perturbed", "off"), ("perturbed", "on"))
@@ -33,7 +33,7 @@ DEFAULT_OVERRIDES = ["perceptual_weight=0", "frames_per_batch=8", "rays_per_fram
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="folder for subjects and runs")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="subject and training seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="subject and training seeds")
     parser.add_argument("--subject", default="tiny", help="synthetic subject preset (tiny, small, paper)")
     parser.add_argument("--preset", default="cpu-smoke", help="training preset")
     parser.add_argument("--set", dest="overrides", action="append", default=None, metavar="KEY=VALUE",
@@ -95,6 +95,30 @@ def train_and_score(subject: Path, run_dir: Path, preset: str, overrides: list[s
     return evaluate_run(load_run(run_dir, device="cpu"), "test", progress=False, test_time_refine=True)["mean"]
 
 
+def summarise(rows: list[dict]) -> dict:
+    """Spread over seeds of the gap and the shares closed, and the paired test-time refined differences."""
+    def right_half(row: dict, variant: str, protocol: str) -> float:
+        return row["scores"][variant][f"psnr_right_half_{protocol}"]
+
+    refined_on = [right_half(row, "perturbed/on", "test_time_refined") for row in rows]
+    refined_off = [right_half(row, "perturbed/off", "test_time_refined") for row in rows]
+    as_tracked_off = [right_half(row, "perturbed/off", "as_tracked") for row in rows]
+    result = {"gap_db": across_seeds([row["gap_db"] for row in rows]),
+              "closed_test_time_only": across_seeds([row["closed_test_time_only"] for row in rows]),
+              "closed_with_training_refinement": across_seeds([row["closed_with_training_refinement"] for row in rows]),
+              "refined_training_minus_plain": paired_difference(refined_on, refined_off),
+              "test_time_fit_minus_as_tracked": paired_difference(refined_off, as_tracked_off)}
+    spread = {key: f"{value['mean']:.2f} ± {value['std']:.2f}" for key, value in result.items() if "mean" in value}
+    result["lines"] = [
+        (f"over seeds {[row['seed'] for row in rows]}: gap {spread['gap_db']} dB; share closed by the test-time fit "
+         f"alone {spread['closed_test_time_only']}, with refinement in training {spread['closed_with_training_refinement']}"),
+        "right half, test-time refined, refinement in training minus none: "
+        + format_difference(result["refined_training_minus_plain"]),
+        "right half, no refinement in training, test-time fit minus as tracked: "
+        + format_difference(result["test_time_fit_minus_as_tracked"])]
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     overrides = DEFAULT_OVERRIDES if args.overrides is None else args.overrides
     args.work.mkdir(parents=True, exist_ok=True)
@@ -120,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"seed {seed}: gap {target - start:.2f} dB; share closed: test-time fit alone "
               f"{closed['perturbed', 'off']:.2f}, with refinement in training {closed['perturbed', 'on']:.2f}",
               flush=True)
-    (args.work / "results.json").write_text(json.dumps({"overrides": overrides, "rows": rows}, indent=1))
+    summary = summarise(rows)
+    for line in summary["lines"]:
+        print(line)
+    print(f"wrote {write_results(args.work / 'results.json', {'overrides': overrides, 'rows': rows, **summary})}")
     return 0
 
 
