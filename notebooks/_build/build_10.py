@@ -26,9 +26,9 @@ CELLS = [
     never copied into the repository, and neither is anything made from it (the tracked subject and
     the run live under `runs/`, which git ignores). To use your own clip, set `VIDEO` to its path.
 
-    **Time** on 2 CPU cores: smoke mode (16 frames at 128², a 100-step run) used 205–222
-    CPU-seconds (user + system, two runs; about 1.7–1.9 minutes of two idle cores; measured on a
-    machine shared with other jobs, load average 5–7), most of it in training: with 53
+    **Time** on 2 CPU cores: smoke mode (16 frames at 128², a 100-step run) used 205–269
+    CPU-seconds (user + system, three runs; about 1.7–2.2 minutes of two idle cores; measured on a
+    machine shared with other jobs, load average 5–7, which inflates CPU time too), most of it in training: with 53
     coefficients every sample reads 54 hash tables. Full mode (all 120 frames at 256², the `cpu`
     preset's 800 steps at 128²) was not timed end to end: on the same loaded machine the first 400
     steps alone took about 20 minutes (520 CPU-seconds), so expect well over half an hour on a
