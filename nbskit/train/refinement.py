@@ -107,11 +107,19 @@ class FrameCorrections(nn.Module):
                 self.expressions(w.to(self.camera.device), rows).cpu().numpy().astype(np.float32))
 
     @torch.no_grad()
+    def per_frame(self) -> dict[str, np.ndarray]:
+        """Each frame's correction: rotation_degrees [N] (angle of the turn), translation [N] (length of
+        the shift, world units) and expression [N, K] (the residual) as float64 arrays."""
+        return {"rotation_degrees": np.degrees(self.camera[:, :3].norm(dim=1).double().cpu().numpy()),
+                "translation": (self.length * self.camera[:, 3:].norm(dim=1)).double().cpu().numpy(),
+                "expression": self.expression.double().cpu().numpy()}
+
     def magnitudes(self) -> dict:
         """Mean |rotation| (degrees), |translation| (world units) and |expression residual| (L2) over frames."""
-        return {"rotation_degrees": float(np.degrees(self.camera[:, :3].norm(dim=1).mean().item())),
-                "translation": float(self.length * self.camera[:, 3:].norm(dim=1).mean()),
-                "expression": float(self.expression.norm(dim=1).mean())}
+        frames = self.per_frame()
+        return {"rotation_degrees": float(frames["rotation_degrees"].mean()),
+                "translation": float(frames["translation"].mean()),
+                "expression": float(np.linalg.norm(frames["expression"], axis=1).mean())}
 
 
 def build_refinement_optimizer(corrections: FrameCorrections, camera_lr: float, expression_lr: float):
@@ -142,9 +150,9 @@ def write_refined_frames(run_dir, step: int, corrections: FrameCorrections, fram
     })
 
 
-def refined_training_frames(state: dict | None, subject: Subject) -> tuple[np.ndarray, np.ndarray] | None:
-    """(cameras [N, 4, 4], coefficients [N, K]) of the subject's training frames after refinement,
-    from a checkpoint's ``refinement`` entry (None when the run did not refine)."""
+def corrections_from_state(state: dict | None, subject: Subject) -> FrameCorrections | None:
+    """The training frames' learned corrections from a checkpoint's ``refinement`` entry (None when
+    the run did not refine); raises ValueError when they do not match the subject's training frames."""
     if not state:
         return None
     values = state["corrections"]
@@ -154,6 +162,16 @@ def refined_training_frames(state: dict | None, subject: Subject) -> tuple[np.nd
     train = subject.indices("train")
     if len(train) != len(corrections):
         raise ValueError(f"{subject.root}: {len(train)} training frames, but the run refined {len(corrections)}")
+    return corrections
+
+
+def refined_training_frames(state: dict | None, subject: Subject) -> tuple[np.ndarray, np.ndarray] | None:
+    """(cameras [N, 4, 4], coefficients [N, K]) of the subject's training frames after refinement,
+    from a checkpoint's ``refinement`` entry (None when the run did not refine)."""
+    corrections = corrections_from_state(state, subject)
+    if corrections is None:
+        return None
+    train = subject.indices("train")
     return corrections.corrected(torch.from_numpy(subject.camera_to_world(train)),
                                  torch.from_numpy(subject.expressions(train)))
 
