@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("nbskit.train.eval_command", "evaluate a trained run on its test frames"),
     "render": ("nbskit.apps.render_command", "render frames, orbits, reenactments or the basis gallery"),
     "mesh": ("nbskit.apps.mesh_command", "extract a mesh with marching cubes"),
+    "export-subject": ("nbskit.apps.export_subject_command",
+                       "write a run's subject with its refined training cameras and coefficients"),
     "bench": ("nbskit.bench_command", "run a benchmark (encode, march, step)"),
     "doctor": ("nbskit_cuda.doctor_command", "say which compute backends are available and why not"),
 }

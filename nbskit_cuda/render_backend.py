@@ -57,9 +57,7 @@ def march_rays_compiled(
         BOUNDARY_NUDGE * min_step,
         config.max_steps,
     )
-    directions = dirs[ray_index]
-    positions = origins[ray_index] + (0.5 * (t_start + t_end))[:, None] * directions
-    return PackedSamples(ray_index, t_start, t_end, positions, directions)
+    return PackedSamples.from_intervals(ray_index, t_start, t_end, origins, dirs)
 
 
 def ray_starts(ray_index: torch.Tensor, num_rays: int) -> torch.Tensor:

@@ -59,11 +59,13 @@ def assert_perceptual_term_ran(history: dict) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, perceptual_network):
+@pytest.mark.parametrize("refine", ["off", "on"])
+def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, perceptual_network, refine):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    subprocess.run(train_command(tiny_subject, straight), check=True, env=environment(), timeout=300)
+    options = ("--set", f"refine={refine}", "--set", "test_time_steps=4")
+    subprocess.run(train_command(tiny_subject, straight, *options), check=True, env=environment(), timeout=300)
 
-    process = subprocess.Popen(train_command(tiny_subject, interrupted), env=environment())
+    process = subprocess.Popen(train_command(tiny_subject, interrupted, *options), env=environment())
     deadline = time.monotonic() + 300
     while logged_step(interrupted) < KILL_AFTER_STEP and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -75,18 +77,30 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, pe
     subprocess.run(train_command(tiny_subject, interrupted, "--resume"), check=True, env=environment(), timeout=300)
     a, b = load_checkpoint(straight), load_checkpoint(interrupted)
     assert a["step"] == b["step"] == TOTAL_STEPS
-    for name in ("model", "grid"):
-        for key in a[name]:
-            assert torch.equal(a[name][key], b[name][key]), f"{name}.{key} differs after resume"
+    parts = {"model": a["model"], "grid": a["grid"]}
+    if refine == "on":  # refinement starts at stage 2 (step 6), before the kill
+        parts["corrections"] = a["refinement"]["corrections"]
+        assert a["refinement"]["corrections"]["camera"].abs().sum() > 0, "refinement never moved a camera"
+    else:
+        assert a["refinement"] is None and b["refinement"] is None
+    for name, values in parts.items():
+        other = b["refinement"]["corrections"] if name == "corrections" else b[name]
+        for key in values:
+            assert torch.equal(values[key], other[key]), f"{name}.{key} differs after resume"
     assert a["history"]["eval"] == b["history"]["eval"]
     assert [r["loss"] for r in a["history"]["train"]] == [r["loss"] for r in b["history"]["train"]]
     assert_perceptual_term_ran(a["history"])
 
-    subprocess.run(nbskit("eval", str(straight), "--no-perceptual"), check=True, env=environment(), timeout=300)
+    test_time = ["--test-time-refine"] if refine == "on" else []
+    subprocess.run(nbskit("eval", str(straight), "--no-perceptual", *test_time), check=True, env=environment(),
+                   timeout=300)
     result = json.loads((straight / TEST_METRICS_FILE).read_text())
     assert result["split"] == "test" and result["frames"] == 6
     assert "composited over" in result["background"]
-    assert set(result["mean"]) == {"mse", "l1", "psnr", "ssim", "psnr_head", "psnr_head_visible"}
+    labelled = {"psnr_right_half_as_tracked", "psnr_right_half_test_time_refined", "expression_change"}
+    assert set(result["mean"]) == ({"mse", "l1", "psnr", "ssim", "psnr_head", "psnr_head_visible"}
+                                   | (labelled if test_time else set()))
+    assert ("test-time refined" in result["protocol"]) == bool(test_time) and "as tracked" in result["protocol"]
     assert result["mean"]["psnr_head"] == result["mean"]["psnr_head_visible"]  # nothing is ignored
     assert 0 < result["mean"]["ssim"] <= 1 and result["mean"]["psnr"] > 5
 
@@ -100,7 +114,7 @@ def test_checkpoint_holds_everything_needed_to_resume(tiny_subject, tmp_path):
     trainer = Trainer(Subject.load(tiny_subject), config, tmp_path / "run", progress=False)
     trainer.fit(until=2)
     state = load_checkpoint(tmp_path / "run")
-    assert set(state) == {"step", "model", "optimizer", "grid", "rng", "history"}
+    assert set(state) == {"step", "model", "optimizer", "grid", "refinement", "rng", "history"}
     assert state["step"] == 2 and set(state["rng"]) == {"torch", "numpy", "python"}
     assert state["optimizer"]["state"], "Adam moments must be saved"
     assert not list((tmp_path / "run" / CHECKPOINT_FILE).parent.glob(".*")), "temporary file left behind"

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frame is not None and args.frame >= len(frames):
         raise UserError(f"--frame {args.frame}: the subject has frames 0 to {len(frames) - 1}")
     index = int(trained.subject.indices("train")[0]) if args.frame is None else args.frame
-    expression = edit_expression(frames[index].expression, trained.expression_names, assignments)
+    expression = edit_expression(trained.frame_camera_and_expression(index)[1], trained.expression_names, assignments)
     mesh = head_mesh(trained, expression, args.resolution, args.level)
     print(f"{len(mesh.vertices)} vertices, {len(mesh.faces)} faces; wrote {export_mesh(mesh, args.out)}")
     if args.html:

@@ -8,6 +8,8 @@ fixed near the world origin, so the driver's head motion becomes the target's.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -35,8 +37,13 @@ def driving_expressions(run: TrainedRun, driver: Subject, indices) -> np.ndarray
 def reenact(run: TrainedRun, driver: Subject, indices=None, progress: bool = True) -> list[np.ndarray]:
     """uint8 frames [H, W, 3] of the trained head performing the driver's frames ``indices`` (default: all).
 
-    Rendered with the driver's cameras and intrinsics, at the run's training resolution.
+    Rendered with the driver's cameras and intrinsics, at the run's training resolution. A driver
+    that is the run's own subject is read with its refined training frames (see
+    :meth:`TrainedRun.refined_subject`; pass ``load_run(other).refined_subject()`` to drive with
+    another run's refined frames).
     """
+    if Path(driver.root).resolve() == Path(run.subject.root).resolve():
+        driver = run.refined_subject()
     indices = np.arange(len(driver.frames)) if indices is None else np.asarray(indices)
     expressions = driving_expressions(run, driver, indices)
     cameras = driver.camera_to_world(indices)

@@ -26,9 +26,10 @@ def render_expression(run: TrainedRun, expression, c2w, intrinsics=None, backgro
 
 
 def render_frame(run: TrainedRun, index: int, background=None) -> np.ndarray:
-    """uint8 [H, W, 3]: subject frame ``index`` re-rendered with its own camera and coefficients."""
-    frame = run.subject.frames[index]
-    return render_expression(run, frame.expression, frame.transform_matrix, background=background)
+    """uint8 [H, W, 3]: subject frame ``index`` re-rendered with its own camera and coefficients
+    (as refined in training, for a training frame of a run that refined them)."""
+    c2w, expression = run.frame_camera_and_expression(index)
+    return render_expression(run, expression, c2w, background=background)
 
 
 def render_frames(run: TrainedRun, indices, progress: bool = True) -> list[np.ndarray]:
@@ -55,10 +56,10 @@ def orbit_cameras(run: TrainedRun, num_views: int = DEFAULT_ORBIT_VIEWS,
                   max_yaw_degrees: float = DEFAULT_ORBIT_YAW_DEGREES, reference_c2w=None) -> np.ndarray:
     """[N, 4, 4] cameras swinging from -max_yaw to +max_yaw and back around the head centre.
 
-    ``reference_c2w`` defaults to the first training frame's camera.
+    ``reference_c2w`` defaults to the first training frame's (refined) camera.
     """
     if reference_c2w is None:
-        reference_c2w = run.subject.frames[int(run.subject.indices("train")[0])].transform_matrix
+        reference_c2w = run.frame_camera_and_expression(int(run.subject.indices("train")[0]))[0]
     phases = np.linspace(0.0, 2.0 * math.pi, num_views, endpoint=False)
     angles = np.radians(max_yaw_degrees) * np.sin(phases)
     centre = head_centre(run)
@@ -68,7 +69,7 @@ def orbit_cameras(run: TrainedRun, num_views: int = DEFAULT_ORBIT_VIEWS,
 def render_orbit(run: TrainedRun, expression=None, num_views: int = DEFAULT_ORBIT_VIEWS,
                  max_yaw_degrees: float = DEFAULT_ORBIT_YAW_DEGREES, progress: bool = True) -> list[np.ndarray]:
     """Novel views of one expression (default: the first training frame's) along :func:`orbit_cameras`."""
-    first = run.subject.frames[int(run.subject.indices("train")[0])]
-    expression = first.expression if expression is None else expression
-    cameras = orbit_cameras(run, num_views, max_yaw_degrees, first.transform_matrix)
+    first_c2w, first_expression = run.frame_camera_and_expression(int(run.subject.indices("train")[0]))
+    expression = first_expression if expression is None else expression
+    cameras = orbit_cameras(run, num_views, max_yaw_degrees, first_c2w)
     return [render_expression(run, expression, c2w) for c2w in tqdm(cameras, desc="orbit", disable=not progress)]

@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", type=Path, help="run folder written by `nbskit train`")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--orbit", action="store_true", help="novel views swinging around the head (default)")
-    what.add_argument("--drive", type=Path, metavar="SUBJECT2", help="reenact another subject's frames")
+    what.add_argument("--drive", type=Path, metavar="SUBJECT2",
+                      help="reenact another subject's frames (a run folder: its subject with the refined frames)")
     what.add_argument("--gallery", action="store_true", help="neutral + each basis at its training max, one image")
     what.add_argument("--frames", choices=("train", "val", "test"), help="re-render the frames of a split")
     parser.add_argument("--out", type=Path, required=True, help="folder for the images and video")
@@ -39,9 +40,12 @@ def choose_frames(args: argparse.Namespace, trained):
     from nbskit.apps import edit, reenact, render
     from nbskit.data.subject import Subject
     from nbskit.errors import UserError
+    from nbskit.train.checkpoint import CONFIG_FILE
+    from nbskit.train.run import load_run
 
     if args.drive is not None:
-        driver = Subject.load(args.drive)
+        is_run = (args.drive / CONFIG_FILE).is_file()
+        driver = load_run(args.drive, device="cpu").refined_subject() if is_run else Subject.load(args.drive)
         reenact.check_expression_names(trained, driver)
         indices = np.arange(len(driver.frames))[: args.max_frames]
         return (lambda: reenact.reenact(trained, driver, indices)), "reenactment"
@@ -51,8 +55,8 @@ def choose_frames(args: argparse.Namespace, trained):
         if not len(indices):
             raise UserError(f"{trained.subject.root} has no {args.frames!r} frames")
         return (lambda: render.render_frames(trained, indices)), f"frames_{args.frames}"
-    first = trained.subject.frames[int(trained.subject.indices("train")[0])]
-    expression = edit.edit_expression(first.expression, trained.expression_names,
+    first_expression = trained.frame_camera_and_expression(int(trained.subject.indices("train")[0]))[1]
+    expression = edit.edit_expression(first_expression, trained.expression_names,
                                       edit.parse_assignments(args.set_values), edit.parse_assignments(args.scale))
     return (lambda: render.render_orbit(trained, expression, args.views, args.yaw)), "orbit"
 

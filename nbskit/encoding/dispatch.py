@@ -12,6 +12,7 @@ from .backends import ENCODE_BLENDED, HASH_ENCODE, select_encoder_backend
 from .blended import blend_tables, check_coefficients
 from .config import HashGridConfig
 from .hashgrid import CORNERS_PER_CELL, check_encode_inputs, check_frame_range
+from .position_gradient import attach_position_gradient
 
 
 def hash_encode(
@@ -31,12 +32,14 @@ def hash_encode(
         backend: force ``"torch"``, ``"cpu"``, ``"cuda"``...; None picks the fastest available.
 
     Returns:
-        [N, L*F] features, level-major (level 0 features first). Differentiable in ``tables``
-        (not in ``x``).
+        [N, L*F] features, level-major (level 0 features first). Differentiable in ``tables``,
+        and in ``x`` when ``x`` requires a gradient (camera refinement; computed in torch).
     """
     check_encode_inputs(x, tables, frame, config)
     entry = select_encoder_backend(HASH_ENCODE, backend, x.device, tables.dtype)
-    return entry.hash_encode(x, tables, frame, config)
+    if not x.requires_grad:
+        return entry.hash_encode(x, tables, frame, config)
+    return attach_position_gradient(x, entry.hash_encode(x.detach(), tables, frame, config), tables, frame, config)
 
 
 def encode_blended(
@@ -57,10 +60,15 @@ def encode_blended(
         frame: [N] integer in [0, B): which row of ``coefficients`` each sample uses.
 
     Returns:
-        [N, L*F], differentiable in ``tables`` and ``coefficients``.
+        [N, L*F], differentiable in ``tables`` and ``coefficients`` (and in ``x`` when it requires
+        a gradient, as :func:`hash_encode`).
     """
     check_encode_inputs(x, tables, frame, config)
     check_coefficients(coefficients, tables)
+    if x.requires_grad:
+        features = encode_blended(x.detach(), tables, coefficients, frame, config, backend)
+        return attach_position_gradient(x, features, blend_tables(tables.detach(), coefficients.detach()), frame,
+                                        config)
     terms = sparse_terms(coefficients, x.shape[0], config)
     if terms is not None:
         return encode_sparse_rows(x, tables, coefficients, frame, config, terms, backend)

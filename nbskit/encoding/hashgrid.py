@@ -123,20 +123,33 @@ def level_rows_and_weights(
     cell = torch.floor(pos)
     frac = pos - cell
     lower_upper = cell.to(torch.int64)[:, :, None] + torch.arange(2, device=x.device)  # [N, 3, 2]
-    axis_weights = torch.stack([1 - frac, frac], dim=2)  # [N, 3, 2]
-    index, weights = None, None
+    index = None
     for axis in range(SPATIAL_DIMS):
-        # Axis d varies along dimension -(d+1) of the [N, 2, 2, 2] corner block.
-        shape = [num_samples] + [1] * SPATIAL_DIMS
-        shape[SPATIAL_DIMS - axis] = 2
-        term = _axis_term(lower_upper[:, axis], axis, level, config).reshape(shape)
-        weight = axis_weights[:, axis].reshape(shape)
+        term = _axis_term(lower_upper[:, axis], axis, level, config).reshape(_corner_axis_shape(num_samples, axis))
         index = term if index is None else _combine_axis_terms(index, term, level, config)
-        weights = weight if weights is None else weights * weight
     index = index.reshape(num_samples, CORNERS_PER_CELL) % config.entries(level)
-    weights = weights.reshape(num_samples, CORNERS_PER_CELL) * inside[:, None]
+    weights = corner_products(torch.stack([1 - frac, frac], dim=2)) * inside[:, None]
     first_row = frame.to(torch.int64) * config.total_entries + int(config.offsets()[level])
     return first_row[:, None] + index, weights
+
+
+def _corner_axis_shape(num_samples: int, axis: int) -> list[int]:
+    """Axis d varies along dimension -(d+1) of the [N, 2(z), 2(y), 2(x)] corner block."""
+    shape = [num_samples] + [1] * SPATIAL_DIMS
+    shape[SPATIAL_DIMS - axis] = 2
+    return shape
+
+
+def corner_products(factors: torch.Tensor) -> torch.Tensor:
+    """Per-axis (lower, upper) factors [N, 3, 2] -> their products at the 8 cell corners [N, 8],
+    in the corner order of :func:`level_rows_and_weights` (trilinear weights when the factors are
+    (1 - frac, frac))."""
+    num_samples = factors.shape[0]
+    product = None
+    for axis in range(SPATIAL_DIMS):
+        factor = factors[:, axis].reshape(_corner_axis_shape(num_samples, axis))
+        product = factor if product is None else product * factor
+    return product.reshape(num_samples, CORNERS_PER_CELL)
 
 
 def corner_loads(config: HashGridConfig, level: int, progress: bool = False) -> torch.Tensor:

@@ -31,7 +31,7 @@ def march_rays(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, fa
         backend: force a render backend by name (default: the best available).
 
     Returns:
-        :class:`PackedSamples` (no gradients: sample positions are not optimised).
+        :class:`PackedSamples` without gradients (:meth:`PackedSamples.along` puts them on rays that need one).
     """
     check_march_inputs(origins, dirs, near, far)
     kernel = select_render_backend("march_rays", backend, origins.device, origins.dtype)

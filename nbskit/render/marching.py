@@ -72,9 +72,7 @@ def march_rays_torch(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tens
     # Each ray's samples were produced in increasing t; a stable sort by ray keeps that order.
     order = torch.sort(ray_index, stable=True).indices
     ray_index, t_start, t_end = ray_index[order], t_start[order], t_end[order]
-    directions = dirs[ray_index]
-    positions = origins[ray_index] + (0.5 * (t_start + t_end))[:, None] * directions
-    return PackedSamples(ray_index, t_start, t_end, positions, directions)
+    return PackedSamples.from_intervals(ray_index, t_start, t_end, origins, dirs)
 
 
 def check_march_inputs(origins: torch.Tensor, dirs: torch.Tensor, near: torch.Tensor, far: torch.Tensor) -> None:

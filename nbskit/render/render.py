@@ -32,7 +32,8 @@ class RenderConfig:
 def render_rays(model, grid, origins: torch.Tensor, dirs: torch.Tensor, frame: torch.Tensor, w: torch.Tensor,
                 background: torch.Tensor | None, config: RenderConfig, training: bool = False,
                 generator: torch.Generator | None = None) -> dict:
-    """Render a batch of rays (differentiable in the field's parameters).
+    """Render a batch of rays (differentiable in the field's parameters, and in the rays when they
+    require a gradient: the samples keep their distances along each ray and move with it).
 
     Args:
         model: a field with ``forward(x [S,3], d [S,3], frame [S], w [B,K]) -> (sigma [S], rgb [S,3])``.
@@ -48,9 +49,15 @@ def render_rays(model, grid, origins: torch.Tensor, dirs: torch.Tensor, frame: t
     Returns:
         dict with ``rgb`` [R, 3], ``opacity`` [R], ``depth`` [R] and ``num_samples`` (int).
     """
+    rays_need_grad = origins.requires_grad or dirs.requires_grad
+    if rays_need_grad:  # refined cameras: samples stay where the marcher put them along each ray
+        live_origins, live_dirs = origins, dirs
+        origins, dirs = origins.detach(), dirs.detach()
     near, far = ray_aabb_intersect(origins, dirs, grid.aabb)
     samples = march_rays(origins, dirs, near, far, grid, config.march, jitter=training, generator=generator,
                          backend=config.backend)
+    if rays_need_grad:
+        samples = samples.along(live_origins, live_dirs)
     sigma, rgb = model(samples.positions, samples.directions, frame[samples.ray_index], w)
     out = composite(sigma, rgb, samples, origins.shape[0], background, backend=config.backend)
     return {"rgb": out["rgb"], "opacity": out["opacity"], "depth": out["depth"], "num_samples": len(samples)}

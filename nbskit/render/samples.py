@@ -57,6 +57,18 @@ class PackedSamples:
     def __len__(self) -> int:
         return int(self.ray_index.shape[0])
 
+    @classmethod
+    def from_intervals(cls, ray_index: torch.Tensor, t_start: torch.Tensor, t_end: torch.Tensor,
+                       origins: torch.Tensor, dirs: torch.Tensor) -> PackedSamples:
+        """Samples at the midpoints of the intervals [t_start, t_end] of rays ``origins``, ``dirs`` [R, 3]."""
+        directions = dirs[ray_index]
+        positions = origins[ray_index] + (0.5 * (t_start + t_end))[:, None] * directions
+        return cls(ray_index, t_start, t_end, positions, directions)
+
+    def along(self, origins: torch.Tensor, dirs: torch.Tensor) -> PackedSamples:
+        """The same intervals on other rays [R, 3] (e.g. differentiable copies of the marched ones)."""
+        return PackedSamples.from_intervals(self.ray_index, self.t_start, self.t_end, origins, dirs)
+
     def counts(self, num_rays: int) -> torch.Tensor:
         """[num_rays] int64 number of samples of each ray."""
         return torch.bincount(self.ray_index, minlength=num_rays)

@@ -66,6 +66,16 @@ FIELD_RULES: dict[str, tuple] = {
     "adam_eps": real(0.0),
     "table_optimizer": choice(*TABLE_OPTIMIZERS),
     "mlp_weight_decay": real(0.0),
+    "refine": choice("auto", "on", "off"),
+    "refine_start": whole(-1, 2**40),  # -1: stage2_start
+    "refine_warmup_steps": whole(0, 2**40),
+    "refine_camera_lr": real(0.0),
+    "refine_expression_lr": real(0.0),
+    "refine_gradient_resolution": whole(0, 2**20),  # 0: the image side
+    "refine_camera_prior": real(0.0),
+    "refine_expression_prior": real(0.0),
+    "test_time_steps": whole(0, 2**20),
+    "test_time_rays": whole(1, 2**20),
     "march_min_step": real(0.0, 1.0, low_open=True),
     "march_cone_angle": real(0.0),
     "march_max_steps": whole(1, 65536),

@@ -37,12 +37,18 @@ def head_psnr(rendered: torch.Tensor, truth: torch.Tensor, head: torch.Tensor, v
 
 
 def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Module | None = None,
-                 max_frames: int | None = None, progress: bool = True) -> dict:
+                 max_frames: int | None = None, progress: bool = True, test_time_refine: bool = False) -> dict:
     """Metrics of every frame of ``split`` (or its first ``max_frames``) and their means.
 
+    The whole-image metrics use the tracked cameras and coefficients ("as tracked"). With
+    ``test_time_refine`` each frame also gets the right-half PSNR as tracked and after fitting its
+    camera and coefficients on the left half (``nbskit.train.test_time``).
+
     Returns a JSON-ready dict: split, frames, resolution, background, perceptual_metric (its label,
-    or None), mean {metric: value}, per_frame [{frame, metric: value}].
+    or None), protocol, mean {metric: value}, per_frame [{frame, metric: value}].
     """
+    from nbskit.train.test_time import PROTOCOL, test_time_refined_metrics
+
     size = scaled_intrinsics(run.subject.intrinsics, run.config.max_image_size)
     if min(size.width, size.height) < metrics.SSIM_WINDOW_SIZE:
         raise SubjectError(f"{run.subject.root}: evaluation needs images of at least {metrics.SSIM_WINDOW_SIZE} "
@@ -56,6 +62,8 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
         truth = frames.image(row)
         values = {name: getattr(metrics, name)(rendered, truth) for name in METRIC_NAMES}
         values.update(head_psnr(rendered, truth, frames.masks[row] > HALF, frames.visible[row] > HALF))
+        if test_time_refine:
+            values.update(test_time_refined_metrics(run, frames, row, rendered, seed=run.config.seed + row))
         if perceptual is not None:
             with torch.no_grad():
                 pair = rendered.permute(2, 0, 1)[None], truth.permute(2, 0, 1)[None]
@@ -71,6 +79,7 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
         "resolution": [frames.width, frames.height],
         "background": f"render and ground truth both composited over: {frames.background_label}",
         "perceptual_metric": getattr(perceptual, "label", None),
+        "protocol": PROTOCOL["test_time_refined" if test_time_refine else "as_tracked"],
         # nanmean: a frame whose head is all ignored has no visible-head PSNR
         "mean": {name: float(np.nanmean([item[name] for item in per_frame])) for name in names},
         "per_frame": per_frame,
@@ -87,6 +96,7 @@ def format_table(result: dict) -> str:
     if result["perceptual_metric"] is None:
         lines.append("perceptual metric: unavailable (pip install stlpips-pytorch for ST-LPIPS)")
     width = max(len(name) for name in result["mean"])
+    lines.append(result["protocol"])
     lines += [f"  {name.upper():<{width}}  {value:10.5f}" for name, value in result["mean"].items()]
     return "\n".join(lines)
 

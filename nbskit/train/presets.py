@@ -58,6 +58,18 @@ class TrainConfig:
     # the rows at T = 2^14, so dense fused Adam is as fast and stays the default.
     table_optimizer: str = "adam"
     mlp_weight_decay: float = 1e-6
+    # refinement of each training frame's camera and coefficients (nbskit/train/refinement.py)
+    refine: str = "auto"  # 'auto': on for tracked subjects, off for synthetic ones (exact); 'on'; 'off'
+    refine_start: int = -1  # first refining step (-1: stage2_start, once the density has settled)
+    refine_warmup_steps: int = 100  # learning rates ramp up linearly over these steps
+    refine_camera_lr: float = 1e-3  # radians and head-box lengths per step
+    refine_expression_lr: float = 5e-3
+    refine_gradient_resolution: int = 0  # finest hash level (grid resolution) that moves cameras; 0: image side
+    refine_camera_prior: float = 1e-2  # weight of the mean squared camera correction (radians, box lengths)
+    refine_expression_prior: float = 1e-3  # weight of the mean squared coefficient residual
+    # test-time refinement of a held-out frame (field frozen; fitted on the left half of the image)
+    test_time_steps: int = 60
+    test_time_rays: int = 1024
     # ray marching (steps relative to the aabb diagonal; coarser steps are much cheaper on a CPU)
     march_min_step: float = 1.0 / 1024
     march_cone_angle: float = 1.0 / 256
@@ -80,6 +92,10 @@ class TrainConfig:
     def stage(self, step: int) -> int:
         """Stage number (1-based, in the plan) of a 0-based step."""
         return stage_at(self.stages(), step)[0]
+
+    def refine_start_step(self) -> int:
+        """The first step that refines cameras and coefficients (when refinement is on)."""
+        return self.stage2_start if self.refine_start < 0 else self.refine_start
 
     def validate(self) -> None:
         """Raise ConfigError naming the first field of the wrong type or out of range

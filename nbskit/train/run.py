@@ -6,6 +6,7 @@ Everything downstream of training (evaluation, rendering, reenactment, meshes) s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from nbskit.train.checkpoint import CONFIG_FILE, RunFolderError, load_checkpoint
 from nbskit.train.components import build_model, build_occupancy, build_render_config
 from nbskit.train.dataset import background_image, scaled_intrinsics
 from nbskit.train.presets import TrainConfig
+from nbskit.train.refinement import refined_training_frames
 from nbskit.train.run_guard import open_subject, stored_config
 
 RUNS_FOLDER = Path("runs")
@@ -45,6 +47,8 @@ class TrainedRun:
         model, occupancy: the field and its occupancy grid (eval mode, on ``device``).
         step: training steps behind this checkpoint.
         render_config: nbskit.render.RenderConfig used for every image.
+        refined: (cameras [N, 4, 4], coefficients [N, K]) of the training frames (in split order)
+            as refined during training, or None when the run did not refine them.
         subject_note: None, or why ``subject`` is the metadata copy kept in the run (no frames).
     """
 
@@ -56,11 +60,31 @@ class TrainedRun:
     step: int
     render_config: object
     subject_note: str | None = None
+    refined: tuple[np.ndarray, np.ndarray] | None = None
 
     def require_frames(self, purpose: str) -> None:
         """Raise RunFolderError if the subject's frames are not available (only its metadata copy)."""
         if self.subject_note is not None:
             raise RunFolderError(f"{purpose} needs the subject's frames: {self.subject_note}")
+
+    def frame_camera_and_expression(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(c2w [4, 4], w [K]) of subject frame ``index``: refined for a training frame of a run
+        that refined them, else as tracked (held-out frames are never refined here)."""
+        frame = self.subject.frames[index]
+        if self.refined is None or frame.split != "train":
+            return frame.transform_matrix, frame.expression
+        row = int(np.searchsorted(self.subject.indices("train"), index))
+        return self.refined[0][row], self.refined[1][row]
+
+    def refined_subject(self) -> Subject:
+        """The subject with its training frames' cameras and coefficients replaced by the refined ones
+        (the subject itself when the run did not refine); files are shared, nothing is written."""
+        if self.refined is None:
+            return self.subject
+        frames = [dataclasses.replace(frame) for frame in self.subject.frames]
+        for row, index in enumerate(self.subject.indices("train")):
+            frames[index].transform_matrix, frames[index].expression = self.refined[0][row], self.refined[1][row]
+        return dataclasses.replace(self.subject, frames=frames)
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -114,4 +138,4 @@ def load_run(run_dir: str | Path, device: str | None = None, subject: Subject | 
     load_states(run_dir, state, model=model, grid=occupancy)
     return TrainedRun(run_dir=run_dir, subject=subject, config=config, model=model.to(device).eval(),
                       occupancy=occupancy.to(device), step=state["step"], render_config=build_render_config(config),
-                      subject_note=note)
+                      subject_note=note, refined=refined_training_frames(state.get("refinement"), subject))

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nbskit.data.subject import Subject
+from nbskit.encoding.position_gradient import coarse_position_gradient
 from nbskit.errors import UserError
 from nbskit.train import losses, metrics
 from nbskit.train.checkpoint import (
@@ -44,6 +45,14 @@ from nbskit.train.components import build_model, build_occupancy, build_optimize
 from nbskit.train.dataset import FrameSet, load_frames, scaled_intrinsics, to_unit
 from nbskit.train.interrupt import DeferredInterrupt, TrainingInterrupted
 from nbskit.train.presets import ConfigError, TrainConfig
+from nbskit.train.refinement import (
+    FrameCorrections,
+    build_refinement_optimizer,
+    gradient_resolution,
+    refinement_enabled,
+    warm_up,
+    write_refined_frames,
+)
 from nbskit.train.run_guard import subject_record, write_subject_copy
 from nbskit.train.samplers import SAMPLERS, PixelBatch, gather, sample_frames
 from nbskit.train.stages import Stage, stage_at
@@ -118,6 +127,12 @@ class Trainer:
         self.model = build_model(config, subject.aabb, self.expression_min, self.expression_max).to(self.device)
         self.occupancy = build_occupancy(config, subject.aabb).to(self.device)
         self.optimizer = build_optimizer(self.model, config)
+        self.corrections, self.refine_optimizer = None, None
+        if refinement_enabled(config.refine, subject):
+            self.corrections = FrameCorrections(len(self.train_frames), self.expression_min, self.expression_max,
+                                                subject.aabb).to(self.device)
+            self.refine_optimizer = build_refinement_optimizer(self.corrections, config.refine_camera_lr,
+                                                               config.refine_expression_lr)
         from nbskit.render import OccupancySchedule
 
         self.render_config = build_render_config(config)
@@ -138,6 +153,7 @@ class Trainer:
             "train": self.config.to_dict(),
             "model": self.model.summary(),
             "eval_background": self.train_frames.background_label,
+            "refinement": self.corrections is not None,
         })
         write_subject_copy(self.run_dir, self.subject)
 
@@ -145,9 +161,18 @@ class Trainer:
         if self.run_dir is not None:
             write_json(self.run_dir / LOG_FILE, {"config": self.config.to_dict(), "step": self.step, **self.history})
 
+    def refinement_state(self) -> dict | None:
+        """The corrections and their optimiser (tensors and plain numbers), or None when not refining."""
+        if self.corrections is None:
+            return None
+        return {"corrections": self.corrections.state_dict(), "optimizer": self.refine_optimizer.state_dict()}
+
     def save(self) -> None:
         if self.run_dir is not None:
-            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.occupancy, self.history)
+            save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, self.occupancy, self.history,
+                            refinement=self.refinement_state())
+            if self.corrections is not None:
+                write_refined_frames(self.run_dir, self.step, self.corrections, self.train_frames)
 
     def resume(self) -> bool:
         """Load ``run_dir``'s last checkpoint if there is one; returns whether it did."""
@@ -155,6 +180,9 @@ class Trainer:
             return False
         state = load_checkpoint(self.run_dir)
         load_states(self.run_dir, state, model=self.model, optimizer=self.optimizer, grid=self.occupancy)
+        if self.corrections is not None:
+            load_states(self.run_dir, state.get("refinement") or {}, corrections=self.corrections,
+                        optimizer=self.refine_optimizer)
         restore_rng_states(state["rng"])
         self.history = state["history"]
         self.step = state["step"]
@@ -175,22 +203,41 @@ class Trainer:
             self.history["perceptual"] = self.perceptual_label
         return self._perceptual
 
-    def _render(self, batches: list[PixelBatch], frames: torch.Tensor, generator: torch.Generator) -> dict:
-        """Render the pixels of several PixelBatches over the same frames [B] in one call."""
+    def refining(self, step: int) -> bool:
+        """Whether step ``step`` refines the frames' cameras and coefficients."""
+        return self.corrections is not None and step >= self.config.refine_start_step()
+
+    def _cameras_and_expressions(self, frames: torch.Tensor, refine: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cameras [B, 4, 4] and coefficients [B, K] of training frames ``frames`` [B], corrected when refining."""
+        data = self.train_frames
+        c2w, expressions = data.c2w[frames], data.expressions[frames]
+        if not refine:
+            return c2w, expressions
+        rows = frames.to(self.device)
+        return self.corrections.cameras(c2w, rows), self.corrections.expressions(expressions, rows)
+
+    def _render(self, batches: list[PixelBatch], frames: torch.Tensor, generator: torch.Generator,
+                refine: bool = False) -> dict:
+        """Render the pixels of several PixelBatches over the same frames [B] in one call.
+
+        Every batch draws its pixels from the same frames (patches from the first few of them).
+        """
         from nbskit.render import generate_rays, render_rays
 
         data = self.train_frames
+        cameras, expressions = self._cameras_and_expressions(frames, refine)
         origins, dirs, slots = [], [], []
         for batch in batches:
-            o, d = generate_rays(data.intrinsics, data.c2w[batch.frames], batch.pixels)
+            o, d = generate_rays(data.intrinsics, cameras[: len(batch.frames)], batch.pixels)
             origins.append(o.reshape(-1, 3))
             dirs.append(d.reshape(-1, 3))
             slots.append(batch.ray_slots)
         background = torch.cat([data.background[b.pixels[..., 1], b.pixels[..., 0]].reshape(-1, 3) for b in batches])
         device = self.device
-        return render_rays(self.model, self.occupancy, torch.cat(origins).to(device), torch.cat(dirs).to(device),
-                           torch.cat(slots).to(device), data.expressions[frames].to(device), background.to(device),
-                           self.render_config, training=True, generator=generator)
+        with coarse_position_gradient(gradient_resolution(self.config.refine_gradient_resolution, data.intrinsics)):
+            return render_rays(self.model, self.occupancy, torch.cat(origins).to(device), torch.cat(dirs).to(device),
+                               torch.cat(slots).to(device), expressions.to(device), background.to(device),
+                               self.render_config, training=True, generator=generator)
 
     def train_step(self) -> dict:
         """One optimisation step at ``self.step``; returns its loss terms (floats)."""
@@ -202,8 +249,15 @@ class Trainer:
         frames = sample_frames(len(data), config.frames_per_batch, generator)
         drawn = [SAMPLERS[name](config, data, frames, generator) for name in stage.samplers]
         batches = [batch for batch in drawn if batch is not None]
-        output = self._render(batches, frames, step_generator(config.seed, step, RENDER_STREAM, self.device))
+        refine = self.refining(step)
+        output = self._render(batches, frames, step_generator(config.seed, step, RENDER_STREAM, self.device), refine)
         terms, psnr = self._loss_terms(output, batches, stage)
+        if refine:
+            camera, expression = self.corrections.prior(frames.to(self.device))
+            terms["camera_prior"] = config.refine_camera_prior * camera
+            terms["expression_prior"] = config.refine_expression_prior * expression
+            warm_up(self.refine_optimizer, step - config.refine_start_step(), config.refine_warmup_steps)
+            self.refine_optimizer.zero_grad(set_to_none=True)
         total = sum(terms.values())
         loss = float(total.detach())
         if not math.isfinite(loss):
@@ -214,6 +268,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
+        if refine:
+            self.refine_optimizer.step()
         self.step += 1
         return {"step": self.step, "stage": number, "loss": loss, "psnr": psnr,
                 **{name: float(value.detach()) for name, value in terms.items()}}

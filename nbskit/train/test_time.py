@@ -1,0 +1,119 @@
+"""Held-out frames with refinement: fit a frame's camera and coefficients on half of it, score the other half.
+
+A run that refined its training frames is judged twice on held-out frames (both numbers are
+always labelled):
+
+- *as tracked*: the tracker's camera and coefficients, untouched (the paper's protocol);
+- *test-time refined*: the field frozen, only this frame's camera correction and coefficient
+  residual are fitted, on the **left half** of the image, and PSNR is computed on the **right
+  half** (NeRF-W's protocol for per-image latents). The right half never reaches an optimiser:
+  :func:`fit_held_out_frame` crops the target before anything else.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nbskit.encoding.position_gradient import coarse_position_gradient
+from nbskit.train import metrics
+from nbskit.train.losses import l1_loss
+from nbskit.train.refinement import FrameCorrections, gradient_resolution
+from nbskit.train.run import TrainedRun
+from nbskit.train.trainer import step_generator
+
+PROTOCOL = {
+    "as_tracked": "as tracked: every metric with the tracker's cameras and coefficients, untouched",
+    "test_time_refined": ("as tracked: whole-image metrics and PSNR_RIGHT_HALF_AS_TRACKED; test-time refined: "
+                          "PSNR_RIGHT_HALF_TEST_TIME_REFINED (field frozen, the frame's camera and coefficients "
+                          "fitted on the left half only)"),
+}
+TEST_TIME_STREAM = 3  # random stream of the fitting steps (after the trainer's data/grid/render streams)
+
+
+def fitted_columns(width: int) -> int:
+    """Columns [0, this) are fitted, [this, width) are scored."""
+    return width // 2
+
+
+def _left_rays(run: TrainedRun, corrections: FrameCorrections, c2w: torch.Tensor, pixels: torch.Tensor):
+    from nbskit.render import generate_rays
+
+    rows = torch.zeros(1, dtype=torch.int64)
+    origins, dirs = generate_rays(run.intrinsics, corrections.cameras(c2w[None], rows), pixels[None])
+    return origins[0], dirs[0]
+
+
+def fit_held_out_frame(run: TrainedRun, c2w, expression, target: torch.Tensor, background: torch.Tensor,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fit one held-out frame's camera and coefficients with the field frozen.
+
+    Args:
+        run: the trained run (its config gives steps, rays, learning rates and priors).
+        c2w: [4, 4] the tracked camera; expression: [K] the tracked coefficients.
+        target, background: [H, W, 3] at the run's training resolution; only columns
+            ``[0, fitted_columns(W))`` are read.
+        seed: seeds the pixel draws (with the frame's tracked values, the fit is deterministic).
+
+    Returns:
+        (c2w [4, 4], coefficients [K]) float32, the coefficients inside the training range.
+    """
+    config, device = run.config, run.model.aabb.device
+    columns = fitted_columns(target.shape[1])
+    target, background = target[:, :columns].to(device), background[:, :columns].to(device)  # the scored half stays behind
+    low, high = run.expression_range
+    corrections = FrameCorrections(1, low, high, run.subject.aabb).to(device)
+    optimizer = torch.optim.Adam([{"params": [corrections.camera], "lr": config.refine_camera_lr},
+                                  {"params": [corrections.expression], "lr": config.refine_expression_lr}],
+                                 betas=(0.9, 0.99), eps=1e-15)
+    c2w = torch.as_tensor(c2w, dtype=torch.float32, device=device)
+    w = torch.as_tensor(expression, dtype=torch.float32, device=device)[None]
+    rows = torch.zeros(1, dtype=torch.int64, device=device)
+    for step in range(config.test_time_steps):
+        generator = step_generator(seed, step, TEST_TIME_STREAM)
+        count = min(config.test_time_rays, target.shape[0] * columns)
+        flat = torch.randint(target.shape[0] * columns, (count,), generator=generator).to(device)
+        pixels = torch.stack([flat % columns, flat // columns], dim=-1)
+        loss = _fit_loss(run, corrections, c2w, w, rows, pixels, target, background)
+        # autograd.grad, not backward(): the frozen field's parameters never collect a gradient.
+        optimizer.zero_grad(set_to_none=True)
+        corrections.camera.grad, corrections.expression.grad = torch.autograd.grad(
+            loss, [corrections.camera, corrections.expression], allow_unused=True)
+        optimizer.step()
+    with torch.no_grad():
+        return (corrections.cameras(c2w[None], rows)[0].cpu().numpy(),
+                corrections.expressions(w, rows)[0].cpu().numpy())
+
+
+def _fit_loss(run, corrections, c2w, w, rows, pixels, target, background) -> torch.Tensor:
+    """L1 colour on ``pixels`` [R, 2] (x, y) of the fitted half plus the training priors."""
+    from nbskit.render import render_rays
+
+    origins, dirs = _left_rays(run, corrections, c2w, pixels)
+    frame = torch.zeros(len(pixels), dtype=torch.int64, device=origins.device)
+    with coarse_position_gradient(gradient_resolution(run.config.refine_gradient_resolution, run.intrinsics)):
+        out = render_rays(run.model, run.occupancy, origins, dirs, frame, corrections.expressions(w, rows),
+                          background[pixels[:, 1], pixels[:, 0]], run.render_config)
+    camera_prior, expression_prior = corrections.prior(rows)
+    return (run.config.colour_weight * l1_loss(out["rgb"], target[pixels[:, 1], pixels[:, 0]])
+            + run.config.refine_camera_prior * camera_prior + run.config.refine_expression_prior * expression_prior)
+
+
+def right_half_psnr(rendered: torch.Tensor, truth: torch.Tensor) -> float:
+    """PSNR over the scored columns of [H, W, 3] images."""
+    columns = fitted_columns(truth.shape[1])
+    return metrics.psnr(rendered[:, columns:].clamp(0, 1), truth[:, columns:])
+
+
+def test_time_refined_metrics(run: TrainedRun, frames, row: int, tracked_render: torch.Tensor, seed: int) -> dict:
+    """Right-half PSNR of one held-out frame as tracked and test-time refined, and what the fit moved.
+
+    ``frames``: the split's FrameSet; ``tracked_render``: [H, W, 3] its render with the tracked values.
+    """
+    truth = frames.image(row)
+    c2w, expression = fit_held_out_frame(run, frames.c2w[row], frames.expressions[row], truth, frames.background,
+                                         seed)
+    refined = run.render(c2w, expression, frames.intrinsics, frames.background)["rgb"]
+    return {"psnr_right_half_as_tracked": right_half_psnr(tracked_render, truth),
+            "psnr_right_half_test_time_refined": right_half_psnr(refined, truth),
+            "expression_change": float(np.linalg.norm(expression - frames.expressions[row].numpy()))}

@@ -1,0 +1,211 @@
+"""Refinement of cameras and coefficients: planted offsets are recovered, exact subjects do not drift,
+held-out frames are fitted on their left half only, and refined frames leave the run folder."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from nbskit.data.subject import Subject
+from nbskit.train.presets import make_config
+from nbskit.train.refinement import FrameCorrections, refinement_enabled, rigid_motions
+from nbskit.train.run import load_run
+from nbskit.train.trainer import Trainer
+
+# cpu-smoke on the tiny subject; no perceptual term (its weights are large and irrelevant here).
+SMALL = ["perceptual_weight=0", "eval_interval=1000", "seed=5"]
+PLANTED_SHIFT = 0.01  # world units (metres): about two pixels sideways on the tiny subject
+PLANTED_COEFFICIENT = 0.3
+
+
+@pytest.fixture(scope="module")
+def tiny_subject(tmp_path_factory):
+    from nbskit.data.synthetic import synthesize_subject
+
+    return synthesize_subject(tmp_path_factory.mktemp("subjects") / "tiny", "tiny", seed=0, progress=False)
+
+
+def train_exact(subject, folder, mode: str):
+    config = make_config("cpu-smoke", SMALL + [f"refine={mode}"])
+    Trainer(Subject.load(subject), config, folder, progress=False).fit()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exact_off(tiny_subject, tmp_path_factory):
+    """A run folder trained on the exact subject with refinement off."""
+    return train_exact(tiny_subject, tmp_path_factory.mktemp("runs") / "off", "off")
+
+
+@pytest.fixture(scope="module")
+def exact_runs(tiny_subject, exact_off, tmp_path_factory):
+    """{'off', 'on'}: run folders trained on the exact subject with refinement off / on, same seed."""
+    return {"off": exact_off, "on": train_exact(tiny_subject, tmp_path_factory.mktemp("runs") / "on", "on")}
+
+
+def test_zero_correction_is_the_identity_and_rotation_turns_about_the_pivot():
+    pivot = torch.tensor([0.1, -0.2, 0.3])
+    assert torch.equal(rigid_motions(torch.zeros(2, 6), pivot), torch.eye(4).repeat(2, 1, 1))
+    motion = rigid_motions(torch.tensor([[0.0, 0.3, 0.0, 0.0, 0.0, 0.0]]), pivot)[0]
+    assert torch.allclose(motion[:3, :3] @ pivot + motion[:3, 3], pivot, atol=1e-6)
+
+
+def test_corrected_coefficients_stay_inside_the_training_range():
+    corrections = FrameCorrections(3, [0.0, -1.0], [1.0, 1.0], [[-1.0] * 3, [1.0] * 3])
+    with torch.no_grad():
+        corrections.expression[:] = torch.tensor([[5.0, -5.0], [0.1, 0.2], [-3.0, 3.0]])
+    w = corrections.expressions(torch.full((3, 2), 0.5), torch.arange(3))
+    assert torch.allclose(w, torch.tensor([[1.0, -1.0], [0.6, 0.7], [0.0, 1.0]]))
+
+
+def test_auto_refines_tracked_subjects_only(tiny_subject):
+    subject = Subject.load(tiny_subject)
+    assert not refinement_enabled("auto", subject)
+    tracked = dataclasses.replace(subject, extra={"tracking": {"video": "clip.mp4"}})
+    assert refinement_enabled("auto", tracked) and not refinement_enabled("off", tracked)
+    assert refinement_enabled("on", subject)
+    with pytest.raises(ValueError, match="refine must be one of"):
+        refinement_enabled("yes", subject)
+
+
+@pytest.mark.slow
+def test_exact_subject_does_not_drift(exact_runs):
+    from nbskit.train.evaluate import evaluate_run
+
+    off, on = (load_run(exact_runs[mode], device="cpu") for mode in ("off", "on"))
+    assert off.refined is None and on.refined is not None
+    psnr = {name: evaluate_run(run, "test", progress=False)["mean"]["psnr"] for name, run in (("off", off), ("on", on))}
+    assert psnr["on"] > psnr["off"] - 0.5, psnr
+    subject = on.subject
+    train = subject.indices("train")
+    moved = image_motion(on, on.refined[0], subject.camera_to_world(train))
+    assert moved.mean() < 1.0, f"exact cameras moved the head box by {moved.mean():.2f} pixels on average"
+    assert np.abs(on.refined[1] - subject.expressions(train)).mean() < 0.05
+
+
+def image_motion(run, cameras: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """[N] mean pixel distance (training resolution) between the head box's corners seen by two cameras per frame."""
+    from nbskit.geometry.camera import project_points
+
+    low, high = np.asarray(run.subject.aabb, dtype=np.float64)
+    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
+    matrix = run.intrinsics.matrix()
+    return np.array([np.linalg.norm(project_points(corners, matrix, a)[0] - project_points(corners, matrix, b)[0],
+                                    axis=-1).mean() for a, b in zip(cameras, reference)])
+
+
+def planted_subject(source: Subject, out) -> tuple[Subject, dict]:
+    """A copy of ``source`` in ``out`` with a known camera offset (a sideways shift along world x)
+    on some training frames and a known coefficient offset on others."""
+    from nbskit.apps.export_subject_command import write_subject_copy
+    from nbskit.train.refinement import rigid_motions
+
+    train = source.indices("train")
+    values = source.expressions(train)
+    column = int(np.argmax(np.ptp(values, axis=0)))  # the coefficient that varies most
+    # Offsets that stay inside the training range, so the field's clamp does not hide them.
+    coefficients = [i for i, w in zip(train[6:], values[6:]) if w[column] + PLANTED_COEFFICIENT <= values[:, column].max()]
+    cameras, coefficients = train[0:6], coefficients[:6]
+    frames = [dataclasses.replace(frame) for frame in source.frames]
+    shift = torch.tensor([[0.0, 0.0, 0.0, PLANTED_SHIFT, 0.0, 0.0]])
+    motion = rigid_motions(shift, torch.as_tensor(source.aabb, dtype=torch.float32).mean(dim=0))[0].numpy()
+    for index in cameras:
+        frames[index].transform_matrix = (motion @ frames[index].transform_matrix).astype(np.float32)
+    for index in coefficients:
+        expression = frames[index].expression.copy()
+        expression[column] += PLANTED_COEFFICIENT
+        frames[index].expression = expression.astype(np.float32)
+    write_subject_copy(source, out, frames)
+    assert len(coefficients) >= 3, "too few frames with room for the planted coefficient offset"
+    return Subject.load(out), {"cameras": cameras, "coefficients": coefficients, "column": column}
+
+
+@pytest.fixture(scope="module")
+def planted_training(tiny_subject, exact_off, tmp_path_factory):
+    """(trainer after 100 refining steps on the planted subject, its subject, what was planted)."""
+    subject, planted = planted_subject(Subject.load(tiny_subject), tmp_path_factory.mktemp("planted") / "subject")
+    # Start from the field trained on the exact frames, refine from the first step, more frames per step.
+    config = make_config("cpu-smoke", SMALL + ["refine=on", "refine_start=0", "refine_warmup_steps=10",
+                                               "stage2_start=0", "stage3_start=100", "total_steps=100",
+                                               "frames_per_batch=6", "rays_per_frame=96"])
+    trainer = Trainer(subject, config, None, progress=False)
+    trained = load_run(exact_off, device="cpu")
+    trainer.model.load_state_dict(trained.model.state_dict())
+    trainer.occupancy.load_state_dict(trained.occupancy.state_dict())
+    trainer.fit()
+    return trainer, subject, planted
+
+
+@pytest.mark.slow
+def test_training_recovers_a_planted_camera_offset(planted_training):
+    trainer, subject, planted = planted_training
+    train = list(subject.indices("train"))
+    with torch.no_grad():
+        rows = [train.index(i) for i in planted["cameras"]]
+        length = float(trainer.corrections.length)
+        recovered = -length * trainer.corrections.camera[rows, 3].numpy()  # undone by the opposite shift
+        unplanted = [r for r in range(len(train)) if r not in rows]
+        others = length * trainer.corrections.camera[unplanted, 3].abs()  # same axis, frames without a plant
+    assert recovered.mean() > 0.5 * PLANTED_SHIFT, f"recovered {recovered} of a {PLANTED_SHIFT} shift"
+    assert float(others.mean()) < 0.5 * recovered.mean(), f"unplanted frames moved {float(others.mean()):.4f}"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="open: after 100 refining steps from a 150-step cpu-smoke field, residuals of "
+                   "the planted frames stayed within +-0.06 of 0 (offset 0.3); see docs/tracking.md, Refinement")
+def test_training_recovers_a_planted_coefficient_offset(planted_training):
+    trainer, subject, planted = planted_training
+    train = list(subject.indices("train"))
+    with torch.no_grad():
+        rows = [train.index(i) for i in planted["coefficients"]]
+        residual = trainer.corrections.expression[rows, planted["column"]].numpy()
+    assert -residual.mean() > 0.5 * PLANTED_COEFFICIENT, f"residuals {residual} for an offset of {PLANTED_COEFFICIENT}"
+
+
+@pytest.mark.slow
+def test_held_out_fit_never_reads_the_scored_half(exact_runs, tiny_subject):
+    from nbskit.train.dataset import load_frames
+    from nbskit.train.test_time import fit_held_out_frame, fitted_columns
+
+    run = load_run(exact_runs["off"], device="cpu")
+    run.config.test_time_steps = 8
+    frames = load_frames(run.subject, "test", run.config.max_image_size, run.config.background, progress=False)
+    truth = frames.image(0)
+    garbage = truth.clone()
+    garbage[:, fitted_columns(truth.shape[1]):] = torch.rand(garbage[:, fitted_columns(truth.shape[1]):].shape)
+    before = {key: value.clone() for key, value in run.model.state_dict().items()}
+    fits = [fit_held_out_frame(run, frames.c2w[0], frames.expressions[0], image, frames.background, seed=1)
+            for image in (truth, garbage)]
+    assert np.array_equal(fits[0][0], fits[1][0]) and np.array_equal(fits[0][1], fits[1][1])
+    assert not np.array_equal(fits[0][0], frames.c2w[0].numpy()), "the fit did not move the camera at all"
+    assert all(p.grad is None for p in run.model.parameters()), "the frozen field collected a gradient"
+    assert all(torch.equal(before[key], value) for key, value in run.model.state_dict().items())
+
+
+@pytest.mark.slow
+def test_refined_frames_reach_render_and_export(exact_runs, tmp_path):
+    from nbskit.apps.export_subject_command import export_refined_subject
+    from nbskit.apps.render import render_frame
+    from nbskit.train.refinement import REFINED_FRAMES_FILE
+
+    run = load_run(exact_runs["on"], device="cpu")
+    assert (exact_runs["on"] / REFINED_FRAMES_FILE).is_file()
+    export_refined_subject(exact_runs["on"], tmp_path / "exported")
+    exported = Subject.load(tmp_path / "exported")
+    train, test = run.subject.indices("train"), run.subject.indices("test")
+    assert np.array_equal(exported.camera_to_world(train), run.refined[0])
+    assert np.array_equal(exported.expressions(train), run.refined[1])
+    assert np.array_equal(exported.camera_to_world(test), run.subject.camera_to_world(test))
+    assert np.array_equal(exported.load_image(int(train[0])), run.subject.load_image(int(train[0])))
+    assert exported.extra["refined_by"]["step"] == run.step
+    index = int(train[0])
+    c2w, w = run.frame_camera_and_expression(index)
+    assert np.array_equal(c2w, run.refined[0][0]) and np.array_equal(w, run.refined[1][0])
+    assert render_frame(run, index).shape == (run.intrinsics.height, run.intrinsics.width, 3)
+    with pytest.raises(FileExistsError):
+        export_refined_subject(exact_runs["on"], tmp_path / "exported")
+    with pytest.raises(ValueError, match="did not refine"):
+        export_refined_subject(exact_runs["off"], tmp_path / "other")
