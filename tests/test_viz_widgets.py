@@ -185,7 +185,7 @@ def test_comparison_slider_renders_every_run_side_by_side(random_run, other_run)
     np.testing.assert_array_equal(explorer.image_array[:, width:], explorer.image_arrays["second"])
 
 
-def test_comparison_needs_two_runs_with_the_same_expressions(random_run, other_run):
+def test_comparison_needs_two_runs_with_the_same_expressions_and_size(random_run, other_run):
     import copy
     import dataclasses
 
@@ -195,6 +195,12 @@ def test_comparison_needs_two_runs_with_the_same_expressions(random_run, other_r
     renamed.subject = dataclasses.replace(other_run.subject, expression_names=[*NAMES[:-1], "tongueOut"])
     with pytest.raises(ValueError, match="'renamed' has expressions"):
         ComparisonExplorer({"random": random_run, "renamed": renamed}, size=SIZE)
+    wide = copy.copy(other_run)
+    wide.subject = dataclasses.replace(
+        other_run.subject, intrinsics=dataclasses.replace(other_run.subject.intrinsics, width=2 * SIZE)
+    )
+    with pytest.raises(ValueError, match="'wide' renders"):
+        ComparisonExplorer({"random": random_run, "wide": wide}, size=SIZE)
 
 
 @pytest.fixture(scope="module")
