@@ -27,7 +27,7 @@ CELLS = [
     **Time** on 2 CPU cores: smoke mode (two seeds × two models × 90 steps on the `tiny` subject:
     the mechanics only) took 133 CPU-seconds (90 s wall, load average about 1.3) before the
     side-by-side explorer of section 4 was added, and that explorer about 8 CPU-seconds more: about
-    70 s on two idle cores. On a busy machine (load average 5–8) the same run took 7–7.5 minutes and
+    70 s on two idle cores. On a busy machine (load average 5–9) the same run took 7–9.5 minutes and
     over twice the CPU time. Full
     mode (three seeds × two models × 300 steps on the `small` subject) was not timed end to end:
     from the per-step CPU times in `docs/results.md` (Fig. 8: 0.23 CPU s per blend step, 0.52 per
