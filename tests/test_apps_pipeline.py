@@ -94,16 +94,22 @@ def test_video_round_trips_frame_count(tmp_path):
     assert abs(float(decoded[3].mean()) - 60) < 3
 
 
-def test_mesh_of_the_trained_head(trained):
-    from nbskit.apps.head_mesh import head_mesh
+def median_density(trained, resolution: int) -> float:
+    """A barely trained field has no crisp surface yet: a level inside its density range."""
     from nbskit.geometry.mesh import sample_grid
 
-    # A barely trained field has no crisp surface yet: pick the level inside its density range.
     w = trained.subject.frames[0].expression
     density = sample_grid(lambda x: trained.model.density(x, torch.zeros(len(x), dtype=torch.long),
                                                           torch.as_tensor(w)[None]),
-                          trained.subject.aabb, 24, progress=False)
-    mesh = head_mesh(trained, w, resolution=24, level=float(np.median(density)), progress=False)
+                          trained.subject.aabb, resolution, progress=False)
+    return float(np.median(density))
+
+
+def test_mesh_of_the_trained_head(trained):
+    from nbskit.apps.head_mesh import head_mesh
+
+    w = trained.subject.frames[0].expression
+    mesh = head_mesh(trained, w, resolution=24, level=median_density(trained, 24), progress=False)
     assert len(mesh.faces) > 0
     assert np.asarray(mesh.visual.vertex_colors).shape == (len(mesh.vertices), 4)
 
@@ -114,3 +120,14 @@ def test_render_command_writes_orbit_video(trained, tmp_path):
     assert main(["render", str(trained.run_dir), "--orbit", "--views", "3", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "orbit.mp4").stat().st_size > 0
     assert len(list((tmp_path / "orbit").glob("*.png"))) == 3
+
+
+def test_mesh_command_writes_the_mesh_and_its_viewer(trained, tmp_path):
+    from nbskit.cli import main
+
+    args = ["mesh", str(trained.run_dir), "--out", str(tmp_path / "head.ply"), "--html", str(tmp_path / "head.html"),
+            "--resolution", "24", "--level", str(median_density(trained, 24)), "--frame", "0"]
+    assert main(args) == 0
+    html = (tmp_path / "head.html").read_text()
+    assert "plotly" in html.lower() and "mesh3d" in html.lower()
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []  # no temporary left

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from nbskit.apps.edit import edit_expression, parse_assignments
     from nbskit.apps.head_mesh import head_mesh
     from nbskit.data.folders import require_absent
+    from nbskit.data.subject import atomic_write_bytes
     from nbskit.errors import UserError
     from nbskit.geometry.mesh import EXPORT_FORMATS, export_mesh, mesh_figure
     from nbskit.train.run import load_run
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     mesh = head_mesh(trained, expression, args.resolution, args.level)
     print(f"{len(mesh.vertices)} vertices, {len(mesh.faces)} faces; wrote {export_mesh(mesh, args.out)}")
     if args.html:
-        mesh_figure(mesh, f"{args.run.name}: frame {index}").write_html(str(args.html))
+        html = mesh_figure(mesh, f"{args.run.name}: frame {index}").to_html()
+        atomic_write_bytes(args.html, html.encode("utf-8"))  # an interrupted write never leaves half a viewer
         print(f"wrote {args.html}")
     return 0
