@@ -17,7 +17,7 @@ from nbskit.data import SubjectWriter
 from nbskit.data.subject import Subject
 from nbskit.geometry.camera import look_at
 from nbskit.geometry.intrinsics import Intrinsics
-from nbskit.viz.widgets import BasisGallery, ExpressionExplorer, group_expression_names
+from nbskit.viz.widgets import BasisGallery, ComparisonExplorer, ExpressionExplorer, group_expression_names
 
 SIZE = 16
 NAMES = ["browInnerUp", "eyeBlink_L", "jawOpen", "mouthSmile_L", "cheekPuff", "noseSneer_L"]
@@ -150,6 +150,57 @@ def test_gallery_click_changes_shown_image(random_run):
     assert expression[NAMES.index("jawOpen")] == pytest.approx(
         random_run.expression_range[1][NAMES.index("jawOpen")]
     )
+
+
+@pytest.fixture(scope="module")
+def other_run(random_run):
+    """The random run with other random hash tables: the same subject, a different field."""
+    import copy
+
+    run = copy.deepcopy(random_run)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for table in (run.model.grid.mean_table, run.model.grid.basis_tables):
+            table.copy_(torch.rand(table.shape, generator=generator) * 2 * TABLE_SCALE - TABLE_SCALE)
+    return run
+
+
+def test_comparison_slider_renders_every_run_side_by_side(random_run, other_run):
+    from nbskit.viz.render_view import RunView
+
+    explorer = ComparisonExplorer({"first": random_run, "second": other_run}, size=SIZE)
+    assert list(explorer.images) == ["first", "second"]
+    before = {label: image.copy() for label, image in explorer.image_arrays.items()}
+    assert np.abs(before["first"] - before["second"]).max() > 0.01, "two fields must not look the same"
+    count = explorer.render_count
+    slider = explorer.sliders["jawOpen"]
+    slider.value = slider.max
+    assert explorer.render_count == count + 1, "one slider move renders once, every run in it"
+    for label, run in (("first", random_run), ("second", other_run)):
+        assert np.abs(explorer.image_arrays[label] - before[label]).max() > 0.01, label
+        alone = RunView(run, SIZE).render(explorer.expression)
+        np.testing.assert_allclose(explorer.image_arrays[label], alone, atol=1e-6, err_msg=label)
+    height, width, _ = before["first"].shape
+    assert explorer.image_array.shape == (height, 2 * width, 3)
+    np.testing.assert_array_equal(explorer.image_array[:, width:], explorer.image_arrays["second"])
+
+
+def test_comparison_needs_two_runs_with_the_same_expressions_and_size(random_run, other_run):
+    import copy
+    import dataclasses
+
+    with pytest.raises(ValueError, match="at least two runs"):
+        ComparisonExplorer({"only": random_run}, size=SIZE)
+    renamed = copy.copy(other_run)
+    renamed.subject = dataclasses.replace(other_run.subject, expression_names=[*NAMES[:-1], "tongueOut"])
+    with pytest.raises(ValueError, match="'renamed' has expressions"):
+        ComparisonExplorer({"random": random_run, "renamed": renamed}, size=SIZE)
+    wide = copy.copy(other_run)
+    wide.subject = dataclasses.replace(
+        other_run.subject, intrinsics=dataclasses.replace(other_run.subject.intrinsics, width=2 * SIZE)
+    )
+    with pytest.raises(ValueError, match="'wide' renders"):
+        ComparisonExplorer({"random": random_run, "wide": wide}, size=SIZE)
 
 
 @pytest.fixture(scope="module")

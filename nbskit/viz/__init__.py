@@ -1,6 +1,7 @@
 """nbskit.viz: interactive widgets and small plotting helpers for the course notebooks.
 
 - :class:`ExpressionExplorer` — coefficient sliders grouped by face region, camera yaw/pitch.
+- :class:`ComparisonExplorer` — the same sliders driving several runs, their renders side by side.
 - :class:`BasisGallery` — click a basis to see it at its training maximum and what it changes.
 - :class:`MeshView` — a plotly mesh (marching cubes) that follows an explorer's sliders.
 - :func:`image_strip`, :func:`image_grid_figure`, :func:`difference_image` — images side by side.
@@ -12,7 +13,7 @@ that ``import nbskit.viz`` works without it.
 from .plots import difference_image, image_grid_figure, image_strip, png_bytes, to_uint8
 from .render_view import RunView, orbit_camera
 
-_WIDGETS = ("BasisGallery", "ExpressionExplorer", "MeshView", "group_expression_names")
+_WIDGETS = ("BasisGallery", "ComparisonExplorer", "ExpressionExplorer", "MeshView", "group_expression_names")
 
 
 def __getattr__(name: str):
@@ -25,6 +26,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "BasisGallery",
+    "ComparisonExplorer",
     "ExpressionExplorer",
     "MeshView",
     "RunView",

@@ -2,19 +2,22 @@
 
 - :class:`ExpressionExplorer` — one slider per named coefficient, grouped by face region, camera
   yaw/pitch, reset / randomise / copy a frame's expression; re-renders on every change.
+- :class:`ComparisonExplorer` — the same controls driving several runs of one subject (e.g. two
+  model kinds), their renders side by side under their labels.
 - :class:`BasisGallery` — click a basis to see it at its training maximum beside the neutral face,
   and where the image changed.
 - :class:`MeshView` — a plotly mesh (marching cubes of the density) that can follow an explorer.
 
-All three are ipywidgets containers: put one as the last line of a cell to show it. They keep their
+All of them are ipywidgets containers: put one as the last line of a cell to show it. They keep their
 last image as a numpy array (``.image_array``) so tests and notebooks can check what is shown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
@@ -62,10 +65,11 @@ class ExpressionExplorer(widgets.VBox):
     """Sliders for every expression coefficient and the camera; the render updates on each change.
 
     Args:
-        run: a TrainedRun (``nbskit.train.run.load_run``) or a run folder.
+        run: a TrainedRun (``nbskit.train.run.load_run``), a run folder, or a RunView of either.
         size: render size in pixels (longest side). 64 stays interactive on a CPU; use the
-            training size on a GPU.
+            training size on a GPU. Ignored when ``run`` is a RunView.
         frame: subject frame whose camera is the base view (default: first training frame).
+            Ignored when ``run`` is a RunView.
         continuous_update: render while a slider is dragged (True) or when it is released (False).
         seed: seed of the 'randomise' button.
 
@@ -86,7 +90,7 @@ class ExpressionExplorer(widgets.VBox):
         continuous_update: bool = False,
         seed: int = 0,
     ):
-        self.view = RunView(run, size, frame)
+        self.view = run if isinstance(run, RunView) else RunView(run, size, frame)
         self._rng = np.random.default_rng(seed)
         self._batch_depth = 0  # > 0 while several sliders are set at once: render once at the end
         self.render_count = 0
@@ -129,7 +133,6 @@ class ExpressionExplorer(widgets.VBox):
         self.randomise_button.on_click(lambda _: self.randomise())
         self.copy_button.on_click(lambda _: self.copy_frame(self.frame_picker.value))
 
-        self.image = _image_widget()
         self.status = widgets.Label()
         groups = group_expression_names(names)
         accordion = widgets.Accordion(
@@ -147,7 +150,7 @@ class ExpressionExplorer(widgets.VBox):
                 widgets.HBox([self.frame_picker, self.copy_button]),
             ]
         )
-        super().__init__([widgets.HBox([widgets.VBox([self.image, self.status]), controls])])
+        super().__init__([widgets.HBox([widgets.VBox([self._image_panel(), self.status]), controls])])
         self.add_class("nbskit-expression-explorer")
         self.render()
 
@@ -188,17 +191,29 @@ class ExpressionExplorer(widgets.VBox):
     def render(self) -> np.ndarray:
         """Render the current sliders into the image widget; returns the image [H, W, 3]."""
         start = time.perf_counter()
-        self.image_array = self.view.render(self.expression, self.yaw.value, self.pitch.value)
-        self.image.value = png_bytes(self.image_array, DISPLAY_SCALE)
+        self.image_array = self._draw(self.expression, self.yaw.value, self.pitch.value)
         self.last_render_seconds = time.perf_counter() - start
         self.render_count += 1
         self.status.value = (
-            f"render {self.render_count}: {1000 * self.last_render_seconds:.0f} ms, "
-            f"{self.view.samples_per_ray:.1f} samples/ray"
+            f"render {self.render_count}: {1000 * self.last_render_seconds:.0f} ms, {self._samples_text()}"
         )
         for callback in self._listeners:
             callback(self)
         return self.image_array
+
+    def _image_panel(self) -> widgets.Widget:
+        """The widget(s) showing the render, left of the controls (made once, in ``__init__``)."""
+        self.image = _image_widget()
+        return self.image
+
+    def _draw(self, expression: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
+        """Render expression [K] at the camera angles into the image widget; returns [H, W, 3]."""
+        image = self.view.render(expression, yaw, pitch)
+        self.image.value = png_bytes(image, DISPLAY_SCALE)
+        return image
+
+    def _samples_text(self) -> str:
+        return f"{self.view.samples_per_ray:.1f} samples/ray"
 
     def _on_change(self, _change) -> None:
         if self._batch_depth == 0:
@@ -214,6 +229,78 @@ class ExpressionExplorer(widgets.VBox):
             self._batch_depth -= 1
         if self._batch_depth == 0:
             self.render()
+
+
+class ComparisonExplorer(ExpressionExplorer):
+    """One set of expression and camera sliders driving several runs of one subject, side by side.
+
+    Every change renders each run at the same coefficients and camera, e.g. a blended and a
+    concatenate model trained on the same frames. The sliders span the first run's training
+    range; every field clamps the coefficients to its own range anyway.
+
+    Args:
+        runs: {label: TrainedRun or run folder}, at least two, all with the same expression names;
+            shown left to right in this order, each under its label.
+        size, frame, continuous_update, seed: as for :class:`ExpressionExplorer`.
+
+    Attributes:
+        views: {label: RunView}; ``view`` is the first (its subject gives the frames and ranges).
+        images: {label: ipywidgets.Image}; ``image_arrays``: {label: float [H, W, 3]} the last renders.
+        image_array: the last renders side by side, [H, N·W, 3] for N runs.
+        (and every attribute of :class:`ExpressionExplorer`)
+    """
+
+    def __init__(
+        self,
+        runs: Mapping[str, object],
+        size: int = DEFAULT_SIZE,
+        frame: int | None = None,
+        continuous_update: bool = False,
+        seed: int = 0,
+    ):
+        if len(runs) < 2:
+            raise ValueError(f"a comparison needs at least two runs; got {len(runs)}: {list(runs)}")
+        self.views = {label: RunView(run, size, frame) for label, run in runs.items()}
+        first_label, first = next(iter(self.views.items()))
+        for label, view in self.views.items():
+            if view.expression_names != first.expression_names:
+                raise ValueError(
+                    f"run {label!r} has expressions {view.expression_names}; "
+                    f"run {first_label!r} has {first.expression_names}: the sliders cannot drive both"
+                )
+            size_of = (view.intrinsics.height, view.intrinsics.width)
+            if size_of != (first.intrinsics.height, first.intrinsics.width):
+                raise ValueError(
+                    f"run {label!r} renders {size_of[0]}x{size_of[1]} pixels, run {first_label!r} "
+                    f"{first.intrinsics.height}x{first.intrinsics.width}: compare runs of one subject"
+                )
+        self.image_arrays: dict[str, np.ndarray] = {}
+        super().__init__(first, size, frame, continuous_update, seed)
+        self.add_class("nbskit-comparison-explorer")
+
+    def _image_panel(self) -> widgets.Widget:
+        self.images = {label: _image_widget() for label in self.views}
+        return widgets.HBox(
+            [
+                widgets.VBox(
+                    [widgets.HTML(f"<b>{html.escape(label)}</b>"), image],
+                    layout=widgets.Layout(align_items="center"),
+                )
+                for label, image in self.images.items()
+            ]
+        )
+
+    def _draw(self, expression: np.ndarray, yaw: float, pitch: float) -> np.ndarray:
+        for label, view in self.views.items():
+            self.image_arrays[label] = view.render(expression, yaw, pitch)
+            self.images[label].value = png_bytes(self.image_arrays[label], DISPLAY_SCALE)
+        return np.concatenate(list(self.image_arrays.values()), axis=1)
+
+    def _samples_text(self) -> str:
+        return (
+            ", ".join(f"{label} {view.samples_per_ray:.1f}" for label, view in self.views.items())
+            + " samples/ray"
+        )
 
 
 class BasisGallery(widgets.VBox):

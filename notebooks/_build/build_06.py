@@ -31,8 +31,9 @@ CELLS = [
     between seeds allows.
 
     **Time** on 2 CPU cores: smoke mode (two seeds × three policies × 60 steps on the `tiny`
-    subject: the mechanics, not an answer) took 11 minutes on a machine shared with many other jobs
-    (load average 5–14); it was not timed idle. Full mode (three seeds × three policies × 300 steps on the `small` subject, nine
+    subject: the mechanics, not an answer) took 71 CPU-seconds (47 s wall) on a machine shared with
+    other jobs (load average about 1), so about 40 s on two idle cores; at load average 6–9 it took
+    227 CPU-seconds and 4.5 minutes. Full mode (three seeds × three policies × 300 steps on the `small` subject, nine
     runs) was not timed end to end: from the per-step times in `docs/results.md` expect 10–15 minutes
     on an idle machine. GPU: not measured.
     """),

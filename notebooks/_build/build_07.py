@@ -20,8 +20,8 @@ CELLS = [
     The expression enters through the blended table $h_0 + \\sum_i w_i h_i$: changing $w$ changes σ,
     so every expression has its own mesh.
 
-    **Time** on 2 CPU cores: smoke mode took 351 s on a machine shared with many other jobs (load
-    average 12–14; not timed idle). Full mode (`small` subject,
+    **Time** on 2 CPU cores: smoke mode took 49 CPU-seconds (48 s wall) on a machine shared with
+    other jobs (load average about 1.4), so about 25 s on two idle cores. Full mode (`small` subject,
     `cpu` preset, 128³ cubes) has not been timed end to end; most of it is the training, about 4
     minutes on an idle machine (as in `make demo`). The run is shared with notebook 08: whichever
     runs second reuses it. GPU: not measured yet.

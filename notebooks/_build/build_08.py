@@ -22,8 +22,9 @@ CELLS = [
     4. **reenactment** — another person's coefficients and head motion drive our head;
     5. **novel views** — cameras the video never had.
 
-    **Time** on 2 CPU cores: smoke mode took 457 s on a machine shared with many other jobs (load
-    average 12–14; not timed idle). Full mode trains the `small`
+    **Time** on 2 CPU cores: smoke mode took 97–154 CPU-seconds (2.6 minutes wall) on a machine shared
+    with other jobs (load average 4–6, which inflates CPU time too), so at most about 80 s on two
+    idle cores. Full mode trains the `small`
     subject with the `cpu` preset, about 4 minutes on an idle machine (as in `make demo`; this
     notebook has not been timed end to end), and nothing if notebook 07 already trained the run. GPU
     (`gpu` preset): not measured yet.

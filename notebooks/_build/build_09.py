@@ -25,8 +25,10 @@ CELLS = [
     image over CPU time, with several seeds, and compare paired runs at equal CPU time.
 
     **Time** on 2 CPU cores: smoke mode (two seeds × two models × 90 steps on the `tiny` subject:
-    the mechanics only) took 20 minutes on a machine shared with many other jobs (load average
-    12–14; not timed idle). Full
+    the mechanics only) took 133 CPU-seconds (90 s wall, load average about 1.3) before the
+    side-by-side explorer of section 4 was added, and that explorer about 8 CPU-seconds more: about
+    70 s on two idle cores. On a busy machine (load average 5–9) the same run took 7–9.5 minutes and
+    over twice the CPU time. Full
     mode (three seeds × two models × 300 steps on the `small` subject) was not timed end to end:
     from the per-step CPU times in `docs/results.md` (Fig. 8: 0.23 CPU s per blend step, 0.52 per
     concatenate step on an idle machine) expect about 8–10 minutes. GPU: not measured.
@@ -42,7 +44,8 @@ CELLS = [
     from nbskit.model import MODEL_KINDS
     from nbskit.train.components import build_model
     from nbskit.train.dataset import load_frames
-    from nbskit.viz import image_strip
+    from nbskit.train.run import load_run, run_folder
+    from nbskit.viz import ComparisonExplorer, image_strip
     from nbskit.viz.course import (course_config, course_subject, curve_snapshots, ordering_verdict, timed_training,
                                    value_at_cpu_time)
 
@@ -130,7 +133,22 @@ CELLS = [
     image_strip(tiles, labels=labels, columns=len(matched), scale=2)
     """),
     ("md", """
-    ## 4 · Paired differences at equal CPU time
+    ## 4 · Both models under the same sliders
+
+    The finished seed-0 runs of both models, driven by one set of expression sliders: every change
+    renders the blended model (left) and the concatenate model (right) at the same coefficients
+    and camera. Open the *jaw* group and pull `jawOpen`, close an eye, press *randomise*, or copy
+    a held-out frame's expression and turn the camera. Where one model has not yet learned what a
+    coefficient does, its image barely moves while the other's changes. Images are 64×64 on a CPU
+    (two renders per change), the training size on a GPU.
+    """),
+    ("code", """
+    trained = {model: load_run(run_folder(SUBJECT_DIR, config_for(model, 0))) for model in ("blend", "concatenate")}
+    comparison = ComparisonExplorer(trained, size=trained["blend"].intrinsics.width if torch.cuda.is_available() else 64)
+    comparison
+    """),
+    ("md", """
+    ## 5 · Paired differences at equal CPU time
 
     For each seed, blend minus concatenate (same seed, same data order), read from both curves at
     the same CPU times: a third, two thirds and all of the shorter run's total CPU time (so both
@@ -182,6 +200,16 @@ CELLS = [
     # The strip's renders are the model's: the last blend snapshot is closer to the truth than the first.
     assert np.abs(blend_frames[-1] / 255.0 - truth).mean() < np.abs(blend_frames[0] / 255.0 - truth).mean()
     assert all(len(d) == len(SEEDS) for d in paired.values())
+
+    # The explorer drives both models: jawOpen changes each image, and the two models do not look alike.
+    comparison.reset()
+    neutral = {model: image.copy() for model, image in comparison.image_arrays.items()}
+    jaw_slider = comparison.sliders["jawOpen"]
+    jaw_slider.value = jaw_slider.max
+    for model, image in comparison.image_arrays.items():
+        assert np.abs(image - neutral[model]).max() > 0.02, f"{model}: the jawOpen slider did not change its render"
+    assert np.abs(neutral["blend"] - neutral["concatenate"]).max() > 0.02, "both panels show the same model"
+    comparison.reset()
     print("all checks passed")
     """),
 ]
