@@ -213,11 +213,12 @@ CELLS = [
     ("md", """
     What the numbers say, and what they do not. Without a grid every ray takes the most samples: the
     grids do skip empty space. The expression-aware grid costs more CPU time per step than the
-    neutral one (K+1 density probes per update instead of 1): `docs/results.md` measured 2.2× on the
-    `tiny` subject (0.081 vs 0.036 CPU s per step), and the table above gives this run's ratio. On
-    PSNR, the same page found the expression-aware and neutral grids level on mouth-open frames
-    (26.42 ± 0.33 vs 26.37 ± 0.38 dB after 300 steps), and the paired differences above say whether
-    these seeds separate them. So at this scale we **do not** see Fig. 13's gap; what we can see is
+    neutral one (K+1 density probes per update instead of 1), but a grid update is a small part of a
+    step: `docs/results.md` (three seeds, `tiny` subject, 150 steps, a machine shared with other
+    jobs) measured 0.216 ± 0.053 vs 0.207 ± 0.022 CPU s per step, and the table above gives this
+    run's ratio. On PSNR, the same page found the two grids level on mouth-open frames (paired
+    difference −0.07 ± 0.48 dB, range −0.63 … +0.25: not distinguishable), and the paired
+    differences above say whether these seeds separate them. So at this scale we **do not** see Fig. 13's gap; what we can see is
     the mechanism: the cells only the expression-aware grid keeps, and what one model's open mouth
     looks like through each grid (section 1).
 

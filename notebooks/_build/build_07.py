@@ -197,8 +197,8 @@ CELLS = [
     candidate whose density never reaches the iso-level has no surface). The choice rests on what
     the expression *is* (the centre of the supervised data, with a known true mesh), not on it
     scoring best here: after a short run the three are similar. With the default iso-level, the
-    all-minimum corner is the one that can lose its surface: in `docs/results.md` (Fig. 10, a
-    300-step run) it has none at all.
+    all-minimum corner is the one that can lose its surface: in `docs/results.md` (Fig. 10, 300-step
+    runs) it has none at all.
     """),
     ("code", """
     train_expressions = run.subject.expressions(run.subject.indices("train"))

@@ -30,8 +30,9 @@ CELLS = [
     70 s on two idle cores. On a busy machine (load average 5–9) the same run took 7–9.5 minutes and
     over twice the CPU time. Full
     mode (three seeds × two models × 300 steps on the `small` subject) was not timed end to end:
-    from the per-step CPU times in `docs/results.md` (Fig. 8: 0.23 CPU s per blend step, 0.52 per
-    concatenate step on an idle machine) expect about 8–10 minutes. GPU: not measured.
+    from the per-step CPU times in `docs/results.md` (Fig. 8: 1.02 CPU s per blend step, 1.58 per
+    concatenate step, measured on a machine shared with other jobs, so an upper bound) expect at most
+    about 20 minutes. GPU: not measured.
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs, two seeds (what the tests use)"),
     ("code", """
@@ -175,10 +176,11 @@ CELLS = [
     notebook states. With two seeds (smoke mode) it states none, even where both seeds agree: in
     our smoke runs blend was several dB ahead in every region at equal CPU time, largely because a
     concatenate step costs about twice as much and that model often leaves its initial fog late,
-    so at equal CPU time it has had half the steps and may still be fog. `docs/results.md` (Fig. 8, one seed, 300 steps, 2 frames per point) found blend
-    ahead per CPU second before stage 3 and in the eye boxes throughout, with concatenate 0.4 dB
-    ahead in the mouth box at the end: one seed and two frames cannot separate such gaps from noise,
-    which is why this notebook pairs seeds. Per step, the concatenate model costs about twice the
+    so at equal CPU time it has had half the steps and may still be fog. `docs/results.md` (Fig. 8, three seeds, 300 steps, compared at equal CPU time) found blend
+    ahead on the whole image (+1.35 ± 0.86 dB, every seed) and in the eye boxes (+0.27 ± 0.18 dB,
+    every seed), and the two level in the mouth box (+0.02 ± 0.52 dB, not distinguishable): gaps of
+    a few tenths of a dB need paired seeds to separate from noise, which is why this notebook pairs
+    them. Per step, the concatenate model costs about twice the
     CPU time of the blended one here (the ratio above); on a GPU with a fused kernel the blend's
     K+1 table reads cost little, on a CPU they grow with K.
 
