@@ -18,7 +18,7 @@ import torch
 from nbskit.encoding.position_gradient import coarse_position_gradient
 from nbskit.train import metrics
 from nbskit.train.losses import l1_loss
-from nbskit.train.refinement import FrameCorrections, gradient_resolution
+from nbskit.train.refinement import FrameCorrections, build_refinement_optimizer, gradient_resolution
 from nbskit.train.run import TrainedRun
 from nbskit.train.trainer import step_generator
 
@@ -63,9 +63,7 @@ def fit_held_out_frame(run: TrainedRun, c2w, expression, target: torch.Tensor, b
     target, background = target[:, :columns].to(device), background[:, :columns].to(device)  # the scored half stays behind
     low, high = run.expression_range
     corrections = FrameCorrections(1, low, high, run.subject.aabb).to(device)
-    optimizer = torch.optim.Adam([{"params": [corrections.camera], "lr": config.refine_camera_lr},
-                                  {"params": [corrections.expression], "lr": config.refine_expression_lr}],
-                                 betas=(0.9, 0.99), eps=1e-15)
+    optimizer = build_refinement_optimizer(corrections, config.refine_camera_lr, config.refine_expression_lr)
     c2w = torch.as_tensor(c2w, dtype=torch.float32, device=device)
     w = torch.as_tensor(expression, dtype=torch.float32, device=device)[None]
     rows = torch.zeros(1, dtype=torch.int64, device=device)
