@@ -14,23 +14,17 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from bench.notebook_times import inject_smoke
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT_S = 1200  # a limit against hangs, not a speed check
-
-
-def _inject_smoke(nb: nbformat.NotebookNode) -> None:
-    for position, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            nb.cells.insert(position + 1, nbformat.v4.new_code_cell("SMOKE = True  # injected by tests"))
-            return
-    raise AssertionError("notebook has no cell tagged 'parameters' that sets SMOKE")
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_mode(path: Path, tmp_path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    _inject_smoke(nb)
+    inject_smoke(nb)
     env_threads = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     os.environ.update(env_threads)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
