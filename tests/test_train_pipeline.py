@@ -97,11 +97,14 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, pe
     result = json.loads((straight / TEST_METRICS_FILE).read_text())
     assert result["split"] == "test" and result["frames"] == 6
     assert "composited over" in result["background"]
-    labelled = {"psnr_right_half_as_tracked", "psnr_right_half_test_time_refined", "expression_change"}
+    labelled = {f"psnr_right_half{region}_{protocol}" for region in ("", "_head_visible")
+                for protocol in ("as_tracked", "test_time_refined")} | {"expression_change"}
     assert set(result["mean"]) == ({"mse", "l1", "psnr", "ssim", "psnr_head", "psnr_head_visible"}
                                    | (labelled if test_time else set()))
     assert ("test-time refined" in result["protocol"]) == bool(test_time) and "as tracked" in result["protocol"]
     assert result["mean"]["psnr_head"] == result["mean"]["psnr_head_visible"]  # nothing is ignored
+    if test_time:  # scored over a region of the right half, not all of it
+        assert result["mean"]["psnr_right_half_head_visible_as_tracked"] != result["mean"]["psnr_right_half_as_tracked"]
     assert 0 < result["mean"]["ssim"] <= 1 and result["mean"]["psnr"] > 5
 
 

@@ -73,6 +73,22 @@ def test_per_frame_corrections_in_degrees_and_world_units():
     assert np.isclose(corrections.magnitudes()["rotation_degrees"], 1.5, atol=1e-4)
 
 
+def test_right_half_psnr_reads_only_the_scored_columns_of_its_region():
+    from nbskit.train.test_time import right_half_psnr
+
+    truth = torch.zeros(4, 6, 3)
+    rendered = truth.clone()
+    rendered[:, :3] = 1.0  # wrong only in the fitted (left) half
+    rendered[0, 5] = 0.1  # and in one scored pixel
+    assert right_half_psnr(rendered, truth) == pytest.approx(10 * np.log10(12 / 0.01))  # 1 of 12 pixels, MSE 0.01
+    region = torch.zeros(4, 6, dtype=torch.bool)
+    region[1:, 3:] = True  # leaves the wrong scored pixel out
+    assert right_half_psnr(rendered, truth, region) == np.inf
+    region[:, :3] = True  # the left half's errors never count
+    region[0, 5] = True  # now 10 scored pixels, one of them wrong
+    assert right_half_psnr(rendered, truth, region) == pytest.approx(10 * np.log10(10 / 0.01))
+
+
 def test_auto_refines_tracked_subjects_only(tiny_subject):
     subject = Subject.load(tiny_subject)
     assert not refinement_enabled("auto", subject)

@@ -20,11 +20,10 @@ from nbskit.data.subject import SubjectError
 from nbskit.train import metrics
 from nbskit.train.checkpoint import TEST_METRICS_FILE, write_json
 from nbskit.train.dataset import load_frames, scaled_intrinsics
-from nbskit.train.region_metrics import masked_psnr
+from nbskit.train.region_metrics import MASK_HALF, masked_psnr
 from nbskit.train.run import TrainedRun
 
 METRIC_NAMES = ("mse", "l1", "psnr", "ssim")
-HALF = 127  # uint8 masks: above this is inside
 
 
 def head_psnr(rendered: torch.Tensor, truth: torch.Tensor, head: torch.Tensor, visible: torch.Tensor) -> dict:
@@ -61,7 +60,7 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
                               frames.background)["rgb"].clamp(0, 1)
         truth = frames.image(row)
         values = {name: getattr(metrics, name)(rendered, truth) for name in METRIC_NAMES}
-        values.update(head_psnr(rendered, truth, frames.masks[row] > HALF, frames.visible[row] > HALF))
+        values.update(head_psnr(rendered, truth, frames.masks[row] > MASK_HALF, frames.visible[row] > MASK_HALF))
         if test_time_refine:
             values.update(test_time_refined_metrics(run, frames, row, rendered, seed=run.config.seed + row))
         if perceptual is not None:

@@ -20,6 +20,7 @@ EYE_LANDMARKS = (slice(36, 42), slice(42, 48))  # Multi-PIE 68: subject's right 
 # Eyelids and brows move well beyond the eye-contour landmarks; pad each eye box by this fraction
 # of its larger side on every side.
 EYE_BOX_PADDING = 0.5
+MASK_HALF = 127  # uint8 masks (head, visible): above this is inside
 
 
 def padded_box(points: np.ndarray, padding: float) -> np.ndarray:

@@ -19,6 +19,7 @@ from nbskit.encoding.position_gradient import coarse_position_gradient
 from nbskit.train import metrics
 from nbskit.train.losses import l1_loss
 from nbskit.train.refinement import FrameCorrections, build_refinement_optimizer, gradient_resolution
+from nbskit.train.region_metrics import MASK_HALF, masked_psnr
 from nbskit.train.run import TrainedRun
 from nbskit.train.trainer import step_generator
 
@@ -97,21 +98,28 @@ def _fit_loss(run, corrections, c2w, w, rows, pixels, target, background) -> tor
             + run.config.refine_camera_prior * camera_prior + run.config.refine_expression_prior * expression_prior)
 
 
-def right_half_psnr(rendered: torch.Tensor, truth: torch.Tensor) -> float:
-    """PSNR over the scored columns of [H, W, 3] images."""
+def right_half_psnr(rendered: torch.Tensor, truth: torch.Tensor, region: torch.Tensor | None = None) -> float:
+    """PSNR over the scored columns of [H, W, 3] images, or over those of them inside ``region`` (bool [H, W])."""
     columns = fitted_columns(truth.shape[1])
-    return metrics.psnr(rendered[:, columns:].clamp(0, 1), truth[:, columns:])
+    if region is None:
+        return metrics.psnr(rendered[:, columns:].clamp(0, 1), truth[:, columns:])
+    return masked_psnr(rendered[:, columns:].clamp(0, 1), truth[:, columns:], region[:, columns:])
 
 
 def test_time_refined_metrics(run: TrainedRun, frames, row: int, tracked_render: torch.Tensor, seed: int) -> dict:
     """Right-half PSNR of one held-out frame as tracked and test-time refined, and what the fit moved.
 
     ``frames``: the split's FrameSet; ``tracked_render``: [H, W, 3] its render with the tracked values.
+    Each PSNR is given over the whole right half and over its head pixels that no ignore mask hides
+    (``psnr_right_half_head_visible_*``; NaN when there are none).
     """
     truth = frames.image(row)
     c2w, expression = fit_held_out_frame(run, frames.c2w[row], frames.expressions[row], truth, frames.background,
                                          seed)
     refined = run.render(c2w, expression, frames.intrinsics, frames.background)["rgb"]
-    return {"psnr_right_half_as_tracked": right_half_psnr(tracked_render, truth),
-            "psnr_right_half_test_time_refined": right_half_psnr(refined, truth),
-            "expression_change": float(np.linalg.norm(expression - frames.expressions[row].numpy()))}
+    head_visible = (frames.masks[row] > MASK_HALF) & (frames.visible[row] > MASK_HALF)
+    scores = {}
+    for protocol, rendered in (("as_tracked", tracked_render), ("test_time_refined", refined)):
+        scores[f"psnr_right_half_{protocol}"] = right_half_psnr(rendered, truth)
+        scores[f"psnr_right_half_head_visible_{protocol}"] = right_half_psnr(rendered, truth, head_visible)
+    return {**scores, "expression_change": float(np.linalg.norm(expression - frames.expressions[row].numpy()))}
