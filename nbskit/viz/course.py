@@ -33,6 +33,11 @@ SMOKE_OVERRIDES = {
     "eval_interval": 100,
     "checkpoint_interval": 100,
 }
+# Notebooks 06 and 09 time runs of one schedule, evaluated the same way: the run they have in
+# common (blend model, expression-aware grid, seeds 0-2) is trained once, by whichever runs first.
+TIMED_SCHEDULE = {"total_steps": 300, "stage2_start": 75, "stage3_start": 240}
+TIMED_EVALUATIONS = 4  # points on each PSNR-over-time curve after step 0
+TIMED_EVAL_FRAMES = 2  # validation frames behind each point (rendering them is most of a run's non-training time)
 # A 100-step run is still a faint fog (its peak density x box length is a few units, not hundreds),
 # so smoke-mode meshes are cut at a much lower iso-level than a trained head's.
 SMOKE_MESH_OPTICAL_DEPTH = 1.0
@@ -157,20 +162,22 @@ CURVE_FILE = "psnr_vs_time.json"
 SNAPSHOT_FILE = "psnr_vs_time_frames.npy"
 
 
-def curve_point(trainer, regions) -> dict[str, float]:
+def curve_point(trainer, regions) -> tuple[dict[str, float], np.ndarray]:
     """The model's validation PSNR now, mean over the first ``eval_frames`` frames of the trainer's
     evaluation split: whole image ('psnr'), inside each face region ('psnr_mouth', 'psnr_eyes' when
-    the subject has 68-point landmarks) and outside them ('psnr_rest'). ``regions``: a FaceRegions
-    of those frames."""
+    the subject has 68-point landmarks) and outside them ('psnr_rest'); and those frames' renders,
+    uint8 [F, H, W, 3]. ``regions``: a FaceRegions of those frames."""
+    from nbskit.apps.render import to_uint8
     from nbskit.train.region_metrics import masked_psnr
 
-    frames, values = trainer.eval_frames, []
+    frames, values, renders = trainer.eval_frames, [], []
     for row in range(min(trainer.config.eval_frames, len(frames))):
         prediction, target = trainer.render_frame(frames, row)["rgb"].clamp(0, 1).cpu(), frames.image(row)
         masks = regions.masks(row)
         rest = ~torch.stack(list(masks.values())).any(dim=0)
         values.append({**regions.psnr(prediction, target, row), "psnr_rest": masked_psnr(prediction, target, rest)})
-    return {key: float(np.nanmean([v[key] for v in values])) for key in values[0]}
+        renders.append(to_uint8(prediction))
+    return {key: float(np.nanmean([v[key] for v in values])) for key in values[0]}, np.stack(renders)
 
 
 def timed_training(
@@ -179,25 +186,23 @@ def timed_training(
     evaluations: int = 6,
     runs: Path = RUNS_FOLDER,
     progress: bool = True,
-    snapshot_row: int | None = None,
 ) -> list[dict]:
     """Train in ``evaluations`` equal chunks, evaluating after each; returns the PSNR-vs-time curve.
 
     Only the training steps are timed (evaluation renders and checkpoint writes are not training
-    cost, and a blended model's checkpoint is far larger than the baseline's). The curve is
-    stored as ``psnr_vs_time.json`` in the run folder and returned from there when the run is
-    already finished, so re-running a notebook does not retrain.
-
-    Args:
-        snapshot_row: a row of the evaluation frames to render at every point of the curve; the
-            uint8 renders [P, H, W, 3] are kept in the run folder (see :func:`curve_snapshots`).
+    cost, and a blended model's checkpoint is far larger than the baseline's). The curve and the
+    renders behind each of its points (see :func:`curve_snapshots`) are stored in the run folder
+    and returned from there when the run is already finished, so re-running a notebook, or another
+    notebook with the same config and ``evaluations``, does not retrain.
 
     Returns:
         [{'step', 'seconds' (cumulative training wall-clock), 'cpu_seconds' (process CPU time, all
         threads), 'psnr', 'psnr_mouth', 'psnr_eyes', 'psnr_rest' (validation, dB; see
-        :func:`curve_point`)}, ...]
+        :func:`curve_point`)}, ...]: ``evaluations + 1`` points, the first at step 0.
+
+    Raises:
+        ValueError: the run folder holds a curve measured with another number of evaluations.
     """
-    from nbskit.apps.render import to_uint8
     from nbskit.data.subject import Subject
     from nbskit.train.checkpoint import read_json, write_json
     from nbskit.train.region_metrics import FaceRegions
@@ -205,33 +210,39 @@ def timed_training(
 
     run_dir = run_folder(subject_dir, config, runs)
     if (run_dir / CURVE_FILE).is_file():
-        return read_json(run_dir / CURVE_FILE)
+        curve = read_json(run_dir / CURVE_FILE)
+        if len(curve) != evaluations + 1:
+            raise ValueError(f"{run_dir} holds this config's run timed with {len(curve) - 1} evaluations, not "
+                             f"{evaluations}: ask for {len(curve) - 1}, or pass another runs folder")
+        return curve
     subject = Subject.load(subject_dir)
     trainer = Trainer(subject, config, run_dir, progress=progress)
     regions = FaceRegions(subject, trainer.eval_frames)
     snapshots = []
 
     def measure(wall: float, cpu: float) -> dict:
-        if snapshot_row is not None:
-            snapshots.append(to_uint8(trainer.render_frame(trainer.eval_frames, snapshot_row)["rgb"]))
-        return {"step": trainer.step, "seconds": wall, "cpu_seconds": cpu, **curve_point(trainer, regions)}
+        point, renders = curve_point(trainer, regions)
+        snapshots.append(renders)
+        return {"step": trainer.step, "seconds": wall, "cpu_seconds": cpu, **point}
 
     curve = [measure(0.0, 0.0)]
     for until in np.linspace(0, config.total_steps, evaluations + 1)[1:].round().astype(int):
         trainer.fit(until=int(until))
         curve.append(measure(*trainer.training_seconds()))
-    if snapshots:
-        temporary = run_dir / f"{SNAPSHOT_FILE}.tmp"
-        with open(temporary, "wb") as handle:
-            np.save(handle, np.stack(snapshots))
-        os.replace(temporary, run_dir / SNAPSHOT_FILE)
+    temporary = run_dir / f"{SNAPSHOT_FILE}.tmp"
+    with open(temporary, "wb") as handle:
+        np.save(handle, np.stack(snapshots))
+    os.replace(temporary, run_dir / SNAPSHOT_FILE)
     write_json(run_dir / CURVE_FILE, curve)  # last: its presence means the run and its snapshots are complete
     return curve
 
 
-def curve_snapshots(subject_dir: Path, config: TrainConfig, runs: Path = RUNS_FOLDER) -> np.ndarray:
-    """uint8 [P, H, W, 3]: the renders :func:`timed_training` kept, one per point of the curve."""
-    return np.load(run_folder(subject_dir, config, runs) / SNAPSHOT_FILE)
+def curve_snapshots(subject_dir: Path, config: TrainConfig, row: int, runs: Path = RUNS_FOLDER) -> np.ndarray:
+    """uint8 [P, H, W, 3]: evaluation frame ``row``'s render at each point of :func:`timed_training`'s curve."""
+    snapshots = np.load(run_folder(subject_dir, config, runs) / SNAPSHOT_FILE)
+    if not 0 <= row < snapshots.shape[1]:
+        raise IndexError(f"row {row}: the curve rendered evaluation frames 0..{snapshots.shape[1] - 1}")
+    return snapshots[:, row]
 
 
 def value_at_cpu_time(curve: list[dict], key: str, cpu_seconds: float) -> float:

@@ -47,24 +47,24 @@ CELLS = [
     from nbskit.train.dataset import load_frames
     from nbskit.train.run import load_run, run_folder
     from nbskit.viz import ComparisonExplorer, image_strip
-    from nbskit.viz.course import (course_config, course_subject, curve_snapshots, ordering_verdict, timed_training,
-                                   value_at_cpu_time)
+    from nbskit.viz.course import (TIMED_EVAL_FRAMES, TIMED_EVALUATIONS, TIMED_SCHEDULE, course_config, course_subject,
+                                   curve_snapshots, ordering_verdict, timed_training, value_at_cpu_time)
 
     if SMOKE:
         torch.set_num_threads(2)
     MODELS = tuple(MODEL_KINDS)
     SEEDS = (0, 1) if SMOKE else (0, 1, 2)  # an ordering needs at least three; smoke mode shows the mechanics
-    EVALUATIONS = 3 if SMOKE else 8  # points on each curve after the untrained one
+    EVALUATIONS = 3 if SMOKE else TIMED_EVALUATIONS  # points on each curve after the untrained one
     # The concatenate model often stays in its initial fog for ~40-60 steps, so smoke runs take 90 steps.
-    SCHEDULE = ({"total_steps": 90, "stage2_start": 30, "stage3_start": 90} if SMOKE else
-                {"total_steps": 300, "stage2_start": 75, "stage3_start": 240})
+    # Full mode shares its schedule and evaluation plan with notebook 06: after it, the blend runs are reused.
+    SCHEDULE = {"total_steps": 90, "stage2_start": 30, "stage3_start": 90} if SMOKE else TIMED_SCHEDULE
     SUBJECT_DIR = course_subject(SMOKE)
     subject = Subject.load(SUBJECT_DIR)
     jaw = subject.expression_names.index("jawOpen")
-    # The strips show the held-out frame with the widest-open mouth (a row of the evaluation frames).
     EVAL_SPLIT = "val" if len(subject.indices("val")) else "test"  # the frames the curves are scored on
-    STRIP_ROW = int(np.argmax(subject.expressions(subject.indices(EVAL_SPLIT))[:, jaw]))
-    EVAL_FRAMES = 2 if SMOKE else 4  # held-out frames behind each PSNR point
+    EVAL_FRAMES = 2 if SMOKE else TIMED_EVAL_FRAMES  # held-out frames behind each PSNR point (its first ones)
+    # The strips show the scored frame with the widest-open mouth.
+    STRIP_ROW = int(np.argmax(subject.expressions(subject.indices(EVAL_SPLIT)[:EVAL_FRAMES])[:, jaw]))
 
 
     def config_for(model, seed):
@@ -92,7 +92,7 @@ CELLS = [
     steps. Finished curves are stored in the run folders and reused.
     """),
     ("code", """
-    curves = {(model, seed): timed_training(SUBJECT_DIR, config_for(model, seed), EVALUATIONS, snapshot_row=STRIP_ROW)
+    curves = {(model, seed): timed_training(SUBJECT_DIR, config_for(model, seed), EVALUATIONS)
               for model in MODELS for seed in SEEDS}
     REGIONS = [key for key in ("psnr", "psnr_mouth", "psnr_eyes", "psnr_rest") if key in curves[MODELS[0], 0][0]]
     colours = {"blend": "crimson", "concatenate": "royalblue"}
@@ -117,12 +117,12 @@ CELLS = [
     ("md", """
     ## 3 · The same frame at matched times (Fig. 7)
 
-    The test frame with the widest-open mouth, rendered by each model (seed 0) at the curve's points:
+    The scored held-out frame with the widest-open mouth, rendered by each model (seed 0) at the curve's points:
     for every blend point, the concatenate point closest in CPU time. The bottom row is the truth.
     """),
     ("code", """
     blend_curve, concat_curve = curves["blend", 0], curves["concatenate", 0]
-    blend_frames, concat_frames = (curve_snapshots(SUBJECT_DIR, config_for(model, 0)) for model in MODELS)
+    blend_frames, concat_frames = (curve_snapshots(SUBJECT_DIR, config_for(model, 0), STRIP_ROW) for model in MODELS)
     concat_times = np.array([p["cpu_seconds"] for p in concat_curve])
     matched = [int(np.argmin(np.abs(concat_times - p["cpu_seconds"]))) for p in blend_curve[1:]]
     truth = load_frames(subject, EVAL_SPLIT, config_for("blend", 0).max_image_size, config_for("blend", 0).background,
