@@ -1,11 +1,12 @@
 """How long each course notebook takes, top to bottom, in full mode (what a student runs) or smoke mode.
 
     python -m bench.notebook_times 03 05 06 07 08 09 10            # full mode, in course order
-    python -m bench.notebook_times --smoke 10                      # the CI run of one notebook
+    python -m bench.notebook_times --smoke --separate 00 01 02     # as CI runs them: each in a fresh folder
 
 Notebooks run one after another in one working folder (``--work``; a fresh temporary one by
-default), as a student working through the course would: notebooks that share a trained run
-(07 and 08) find it there. The synthetic subjects are cached outside that folder; the table says
+default), as a student working through the course would: notebooks that share trained runs
+(06 and 09, 07 and 08) find them there; ``--separate`` gives each notebook a fresh subfolder instead,
+as the tests do. The synthetic subjects are cached outside that folder; the table says
 whether each notebook found its subject already made. For each notebook it prints the wall time,
 the CPU time of the notebook's kernel and everything it started (user + sys), and the load
 average at the start and the end, and writes the JSON (commit, machine, command) after every
@@ -101,6 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smoke", action="store_true", help="inject SMOKE = True (the CI run) instead of full mode")
     parser.add_argument("--work", type=Path, default=None,
                         help="working folder the notebooks run in (runs/ is created there; default: a fresh temporary one)")
+    parser.add_argument("--separate", action="store_true",
+                        help="run each notebook in its own fresh subfolder of the working folder (as the tests do)")
     parser.add_argument("--out", type=Path, default=Path("runs") / "bench" / "notebook_times.json",
                         help="JSON results file")
 
@@ -113,11 +116,13 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for path in paths:
         print(f"{path.stem} ...", flush=True)
-        rows.append(time_notebook(path, work, args.smoke))
+        folder = work / path.stem if args.separate else work
+        folder.mkdir(exist_ok=True)
+        rows.append(time_notebook(path, folder, args.smoke))
         print(format_table(rows[-1:], COLUMNS), flush=True)
         if rows[-1]["error"]:
             print(rows[-1]["error"])
-        write_results(args.out, {"benchmark": "notebook_times", "work": str(work),
+        write_results(args.out, {"benchmark": "notebook_times", "work": str(work), "separate": args.separate,
                                  "limit_min": FULL_MODE_LIMIT_MIN, "rows": rows})
     print(format_table(rows, COLUMNS))
     print(f"wrote {args.out}")
