@@ -131,7 +131,7 @@ def test_avatar_smoke_run_reports_dropped_frames_and_resumes(face_frames, tmp_pa
     video = write_clip(frames, tmp_path / "clip.mp4")
     out = tmp_path / "avatar"
     overrides = ["total_steps=40", "stage2_start=10", "stage3_start=30", "perceptual_weight=0",
-                 "checkpoint_interval=20", "eval_interval=40", "max_image_size=64"]
+                 "checkpoint_interval=20", "eval_interval=40", "max_image_size=64", "test_time_steps=5"]
     summary = make_avatar(video, out, "cpu-smoke", overrides, frame_budget=40, show_progress=False)
     assert summary["frames"]["decoded"] == 40 and summary["frames"]["dropped_without_face"] == 4
     assert summary["frames"]["tracked"] == 36
@@ -139,6 +139,7 @@ def test_avatar_smoke_run_reports_dropped_frames_and_resumes(face_frames, tmp_pa
     for label in ("orbit", "reenactment", "basis gallery"):
         assert (tmp_path / summary["outputs"][label]).stat().st_size > 0, label
     assert "4 frames without a face" in summary_text(summary)
+    assert "test-time refined" in summary_text(summary) and "psnr_right_half_test_time_refined" in summary["test"]
     subject_written = (out / "subject" / "transforms.json").stat().st_mtime_ns
     again = make_avatar(video, out, "cpu-smoke", overrides, frame_budget=40, show_progress=False)
     assert (out / "subject" / "transforms.json").stat().st_mtime_ns == subject_written  # tracking not redone
