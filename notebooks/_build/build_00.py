@@ -26,8 +26,8 @@ CELLS = [
     procedural head).
 
     **Time** on 2 CPU cores: smoke mode took 37 s on a machine shared with many other jobs (load
-    average about 13; not timed idle); full mode took 15 CPU-seconds for sections 1–6 (30 s wall on
-    a shared machine, load 9); section 7 was not timed in full mode. GPU: not measured.
+    average about 13; not timed idle); full mode took 25 s on two idle cores
+    (`python -m bench.notebook_times 00`). GPU: not measured.
     """),
     ("parameters", """
     SMOKE = False  # True: the tiny subject (what the tests use)

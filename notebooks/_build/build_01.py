@@ -18,7 +18,8 @@ released their tracker; nbskit ships an open one built from
 
 We work on a synthetic ICT subject, so every number can be checked against the truth.
 Full mode (`SMOKE = False`) tracks 120 frames at 384²; `SMOKE = True` (what the tests use) a tiny
-subject and short fits.
+subject and short fits. **Time** on 2 CPU cores: full mode took 60 s on two idle cores
+(`python -m bench.notebook_times 01`). GPU: not needed.
 """)
 code("SMOKE = False  # True: a tiny subject and short fits (what the tests use)", tags=["parameters"])
 code(r"""

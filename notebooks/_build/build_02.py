@@ -22,8 +22,8 @@ $h = h_0 + \sum_i w_i h_i$. This notebook takes the pieces apart:
 Everything runs on a CPU. Full mode (`SMOKE = False`) uses the paper-sized grid; `SMOKE = True`
 (what the tests use) a smaller grid and fewer steps.
 
-**Time** on 2 CPU cores: smoke mode took 6 s on an idle machine; full mode took 5 CPU-minutes (15
-minutes wall on a machine shared with other jobs, load 9 to 16). GPU: not measured yet.
+**Time** on 2 CPU cores: smoke mode took 6 s on an idle machine; full mode took 56 s on two idle
+cores (`python -m bench.notebook_times 02`). GPU: not measured yet.
 """)
 code("SMOKE = False  # True: a smaller grid and fewer steps (what the tests use)", tags=["parameters"])
 code(r"""

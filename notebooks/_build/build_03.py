@@ -29,8 +29,8 @@ CELLS = [
     Nothing here is trained: the decoder's design decisions are visible at initialisation.
 
     **Time** on 2 CPU cores: smoke mode took 34 s on a heavily loaded machine (load average about
-    13); full mode (finer sphere grids, the `small` subject, one 128² render) was not timed: it
-    trains nothing and renders one image. GPU: not measured.
+    13); full mode (finer sphere grids, the `small` subject, one 128² render) took 10 s on two idle
+    cores (`python -m bench.notebook_times 03`). GPU: not measured.
     """),
     ("parameters", "SMOKE = False  # True: coarser sphere grids and the tiny subject (what the tests use)"),
     ("code", """

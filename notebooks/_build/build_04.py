@@ -15,8 +15,8 @@ CELLS = [
     To see every step with an exact answer we use a **toy field**: a sphere whose radius grows with
     one expression coefficient $w \\in [0, 1]$, coloured by its normal (`nbskit.render.toy`).
 
-    **Time** on 2 CPU cores: smoke mode took 4 s on an idle machine; full mode took 18 CPU-seconds
-    (71 s wall on a shared machine, load 9). GPU: not measured yet.
+    **Time** on 2 CPU cores: smoke mode took 4 s on an idle machine; full mode took 8 s on two idle
+    cores (`python -m bench.notebook_times 04`). GPU: not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: smaller images and grids (what the tests use)"),
     ("code", """

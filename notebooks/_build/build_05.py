@@ -21,9 +21,8 @@ CELLS = [
     the `stlpips-pytorch` wheel by nbskit's own small module — not LPIPS itself.
 
     **Time** on 2 CPU cores: smoke mode (the `tiny` subject, 90 steps) took 12 s on an idle machine.
-    Full mode (the `small` subject, `cpu` preset, 800 steps) has not been timed end to end; `make
-    demo` trains the same preset on the same subject and finishes, renders included, in under 5
-    minutes on an idle machine. GPU (`gpu` preset): not measured yet.
+    Full mode (the `small` subject, `cpu` preset, 800 steps) took 3.6 minutes on two idle cores
+    (6.5 CPU-minutes; `python -m bench.notebook_times 05`). GPU (`gpu` preset): not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: the tiny subject and a short schedule (what the tests use)"),
     ("code", """

@@ -32,10 +32,11 @@ CELLS = [
 
     **Time** on 2 CPU cores: smoke mode (two seeds × three policies × 60 steps on the `tiny`
     subject: the mechanics, not an answer) took 71 CPU-seconds (47 s wall) on a machine shared with
-    other jobs (load average about 1), so about 40 s on two idle cores; at load average 6–9 it took
-    227 CPU-seconds and 4.5 minutes. Full mode (three seeds × three policies × 300 steps on the `small` subject, nine
-    runs) was not timed end to end: from the per-step times in `docs/results.md` expect 10–15 minutes
-    on an idle machine. GPU: not measured.
+    other jobs (load average about 1), and 40 s on two idle cores; at load average 6–9 it took
+    227 CPU-seconds and 4.5 minutes. Full mode (three seeds × three policies × 300 steps on the
+    `small` subject, nine runs) took 16.4 minutes on two idle cores (29.3 CPU-minutes;
+    `python -m bench.notebook_times 06`). Its three runs with the expression-aware grid are the blend
+    runs of notebook 09, which reuses them. GPU: not measured.
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs, two seeds (what the tests use)"),
     ("code", """

@@ -22,9 +22,9 @@ CELLS = [
 
     **Time** on 2 CPU cores: smoke mode took 49 CPU-seconds (48 s wall) on a machine shared with
     other jobs (load average about 1.4), so about 25 s on two idle cores. Full mode (`small` subject,
-    `cpu` preset, 128³ cubes) has not been timed end to end; most of it is the training, about 4
-    minutes on an idle machine (as in `make demo`). The run is shared with notebook 08: whichever
-    runs second reuses it. GPU: not measured yet.
+    `cpu` preset, 128³ cubes) took 4.0 minutes on two idle cores, training included
+    (`python -m bench.notebook_times 07`). The run is shared with notebook 08: whichever runs second
+    reuses it. GPU: not measured yet.
     """),
     ("parameters", "SMOKE = False  # True: a tiny subject, a short run and coarse meshes (what the tests use)"),
     ("code", """

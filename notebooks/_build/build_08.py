@@ -24,10 +24,9 @@ CELLS = [
 
     **Time** on 2 CPU cores: smoke mode took 97–154 CPU-seconds (2.6 minutes wall) on a machine shared
     with other jobs (load average 4–6, which inflates CPU time too), so at most about 80 s on two
-    idle cores. Full mode trains the `small`
-    subject with the `cpu` preset, about 4 minutes on an idle machine (as in `make demo`; this
-    notebook has not been timed end to end), and nothing if notebook 07 already trained the run. GPU
-    (`gpu` preset): not measured yet.
+    idle cores. Full mode took 2.8 minutes on two idle cores after notebook 07 had trained the run
+    (`python -m bench.notebook_times 07 08`); run first, it also trains the `small` subject with the
+    `cpu` preset, most of notebook 07's 4.0 minutes. GPU (`gpu` preset): not measured yet.
     """,
     ),
     ("parameters", "SMOKE = False  # True: a tiny subject and a short run (what the tests use)"),

@@ -28,11 +28,11 @@ CELLS = [
     the mechanics only) took 133 CPU-seconds (90 s wall, load average about 1.3) before the
     side-by-side explorer of section 4 was added, and that explorer about 8 CPU-seconds more: about
     70 s on two idle cores. On a busy machine (load average 5–9) the same run took 7–9.5 minutes and
-    over twice the CPU time. Full
-    mode (three seeds × two models × 300 steps on the `small` subject) was not timed end to end:
-    from the per-step CPU times in `docs/results.md` (Fig. 8: 1.02 CPU s per blend step, 1.58 per
-    concatenate step, measured on a machine shared with other jobs, so an upper bound) expect at most
-    about 20 minutes. GPU: not measured.
+    over twice the CPU time; on two idle cores, with the explorer, 57 s. Full mode (three seeds × two
+    models × 300 steps on the `small` subject) took 8.6 minutes on two idle cores after notebook 06
+    (`python -m bench.notebook_times 06 09`): its blend runs are 06's runs with the expression-aware
+    grid (same schedule, same evaluations), so only the three concatenate runs are trained here. Run
+    first, it also trains those three, which took 4–5 minutes of notebook 06's 16.4. GPU: not measured.
     """),
     ("parameters", "SMOKE = False  # True: tiny subject, short runs, two seeds (what the tests use)"),
     ("code", """

@@ -29,10 +29,9 @@ CELLS = [
     **Time** on 2 CPU cores: smoke mode (16 frames at 128², a 100-step run) used 205–269
     CPU-seconds (user + system, three runs; about 1.7–2.2 minutes of two idle cores; measured on a
     machine shared with other jobs, load average 5–7, which inflates CPU time too), most of it in training: with 53
-    coefficients every sample reads 54 hash tables. Full mode (all 120 frames at 256², the `cpu`
-    preset's 800 steps at 128²) was not timed end to end: on the same loaded machine the first 400
-    steps alone took about 20 minutes (520 CPU-seconds), so expect well over half an hour on a
-    CPU. GPU (`gpu` preset): not measured.
+    coefficients every sample reads 54 hash tables; on two idle cores it took 49 s. Full mode (all
+    120 frames at 256², the `cpu` preset's 800 steps at 128²) took 8.5 minutes on two idle cores
+    (15.2 CPU-minutes; `python -m bench.notebook_times 10`). GPU (`gpu` preset): not measured.
     """),
     ("parameters", "SMOKE = False  # True: 16 frames and a 100-step run (what the tests use)"),
     ("code", """
