@@ -32,7 +32,8 @@ from browser.lab_page import (
     wait_for,
     wait_for_text_output,
 )
-from test_notebooks import _inject_smoke
+
+from bench.notebook_times import inject_smoke
 
 # Smoke mode of notebook 08 in the browser (it trains a short run: ~140 s on 2 lightly loaded
 # cores). A generous limit keeps the test about correctness, not speed; NBSKIT_BROWSER_TIMEOUT_S
@@ -63,7 +64,7 @@ def _requirements_or_skip():
 
 def _smoke_copy(folder: Path) -> Path:
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    _inject_smoke(notebook)
+    inject_smoke(notebook)
     path = folder / NOTEBOOK.name
     nbformat.write(notebook, path)
     return path
