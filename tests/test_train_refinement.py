@@ -214,6 +214,51 @@ def test_held_out_fit_never_reads_the_scored_half(exact_runs, tiny_subject):
 
 
 @pytest.mark.slow
+def test_held_out_fit_moves_only_what_test_time_fit_names(exact_runs):
+    from nbskit.train.dataset import load_frames
+    from nbskit.train.test_time import held_out_fit
+
+    run = load_run(exact_runs["off"], device="cpu")
+    run.config.test_time_steps = 5
+    frames = load_frames(run.subject, "test", run.config.max_image_size, run.config.background, progress=False)
+    c2w, w = frames.c2w[0].numpy(), frames.expressions[0].numpy()
+    w = w + 0.3 * (w < 0.5)  # room to move inside the training range in the direction the fit may take
+    ends = {}
+    for fit, scale in (("camera+expression", 1.0), ("camera", 1.0), ("expression", 1.0), ("camera+expression", 0.0)):
+        run.config.test_time_fit, run.config.test_time_lr_scale = fit, scale
+        steps = list(held_out_fit(run, c2w, w, frames.image(0), frames.background, seed=2))
+        assert [taken for taken, _, _ in steps] == list(range(6))
+        assert np.array_equal(steps[0][1], c2w.astype(np.float32))  # step 0: the tracked values
+        ends[fit, scale] = steps[-1][1:]
+    moved = {key: (not np.allclose(end[0], c2w, atol=1e-7), not np.allclose(end[1], np.clip(w, *run.expression_range),
+                                                                           atol=1e-7))
+             for key, end in ends.items()}
+    assert moved == {("camera+expression", 1.0): (True, True), ("camera", 1.0): (True, False),
+                     ("expression", 1.0): (False, True), ("camera+expression", 0.0): (False, False)}
+
+
+@pytest.mark.slow
+def test_the_test_time_tuning_bench_scores_as_evaluation_does(exact_off):
+    from bench.test_time_fit import AS_TRACKED, score_run, summarise
+    from nbskit.train.evaluate import evaluate_run
+
+    run = load_run(exact_off, device="cpu")
+    run.config.test_time_steps = 3
+    evaluated = evaluate_run(run, "test", max_frames=2, progress=False, test_time_refine=True)["per_frame"]
+    scores = score_run(exact_off, "test", [1, 3], ["camera+expression", "expression"], [0.0, 1.0], max_frames=2,
+                       progress=False)
+    assert set(scores) == {AS_TRACKED} | {(fit, scale, steps) for fit in ("camera+expression", "expression")
+                                          for scale in (0.0, 1.0) for steps in (1, 3)}
+    for name, key in (("as_tracked", AS_TRACKED), ("test_time_refined", ("camera+expression", 1.0, 3))):
+        for region, values in (("right_half", scores[key]["right_half"]),
+                               ("right_half_head_visible", scores[key]["right_half_head_visible"])):
+            assert values == pytest.approx([frame[f"psnr_{region}_{name}"] for frame in evaluated], rel=1e-9)
+    assert scores["expression", 0.0, 3] == scores[AS_TRACKED]  # nothing moves at learning rate zero
+    rows = {(row["fit"], row["lr_scale"], row["steps"]): row for row in summarise([scores, scores])}
+    assert rows["expression", 0.0, 3]["right_half_minus_as_tracked"]["mean"] == 0.0
+
+
+@pytest.mark.slow
 def test_refined_frames_reach_render_and_export(exact_runs, tmp_path):
     from nbskit.apps.export_subject_command import export_refined_subject
     from nbskit.apps.render import render_frame

@@ -13,6 +13,7 @@ from nbskit.errors import UserError
 from nbskit.model import MODEL_KINDS
 from nbskit.render.occupancy import POLICIES
 from nbskit.train.dataset import BACKGROUND_COLOURS
+from nbskit.train.refinement import REFINE_MODES, TEST_TIME_FITS
 from nbskit.train.stages import STAGE_PLANS
 from nbskit.train.table_optimizer import TABLE_OPTIMIZERS
 
@@ -66,7 +67,7 @@ FIELD_RULES: dict[str, tuple] = {
     "adam_eps": real(0.0),
     "table_optimizer": choice(*TABLE_OPTIMIZERS),
     "mlp_weight_decay": real(0.0),
-    "refine": choice("auto", "on", "off"),
+    "refine": choice(*REFINE_MODES),
     "refine_start": whole(-1, 2**40),  # -1: stage2_start
     "refine_warmup_steps": whole(0, 2**40),
     "refine_camera_lr": real(0.0),
@@ -76,6 +77,8 @@ FIELD_RULES: dict[str, tuple] = {
     "refine_expression_prior": real(0.0),
     "test_time_steps": whole(0, 2**20),
     "test_time_rays": whole(1, 2**20),
+    "test_time_fit": choice(*TEST_TIME_FITS),
+    "test_time_lr_scale": real(0.0),
     "march_min_step": real(0.0, 1.0, low_open=True),
     "march_cone_angle": real(0.0),
     "march_max_steps": whole(1, 65536),

@@ -70,6 +70,8 @@ class TrainConfig:
     # test-time refinement of a held-out frame (field frozen; fitted on the left half of the image)
     test_time_steps: int = 60
     test_time_rays: int = 1024
+    test_time_fit: str = "camera+expression"  # what the fit moves: a key of nbskit.train.refinement.TEST_TIME_FITS
+    test_time_lr_scale: float = 1.0  # times refine_camera_lr and refine_expression_lr
     # ray marching (steps relative to the aabb diagonal; coarser steps are much cheaper on a CPU)
     march_min_step: float = 1.0 / 1024
     march_cone_angle: float = 1.0 / 256

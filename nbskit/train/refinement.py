@@ -31,6 +31,8 @@ from nbskit.train.checkpoint import write_json
 
 CAMERA_DOF = 6  # axis-angle (3) + translation (3)
 REFINE_MODES = ("auto", "on", "off")
+# test_time_fit -> (moves the camera, moves the coefficients) when a held-out frame is fitted
+TEST_TIME_FITS = {"camera+expression": (True, True), "camera": (True, False), "expression": (False, True)}
 REFINED_FRAMES_FILE = "refined_frames.json"  # in the run folder, for people and other tools
 
 

@@ -12,13 +12,20 @@ always labelled):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
 from nbskit.encoding.position_gradient import coarse_position_gradient
 from nbskit.train import metrics
 from nbskit.train.losses import l1_loss
-from nbskit.train.refinement import FrameCorrections, build_refinement_optimizer, gradient_resolution
+from nbskit.train.refinement import (
+    TEST_TIME_FITS,
+    FrameCorrections,
+    build_refinement_optimizer,
+    gradient_resolution,
+)
 from nbskit.train.region_metrics import MASK_HALF, masked_psnr
 from nbskit.train.run import TrainedRun
 from nbskit.train.trainer import step_generator
@@ -45,29 +52,43 @@ def _left_rays(run: TrainedRun, corrections: FrameCorrections, c2w: torch.Tensor
     return origins[0], dirs[0]
 
 
-def fit_held_out_frame(run: TrainedRun, c2w, expression, target: torch.Tensor, background: torch.Tensor,
-                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fit one held-out frame's camera and coefficients with the field frozen.
+def held_out_fit(run: TrainedRun, c2w, expression, target: torch.Tensor, background: torch.Tensor,
+                 seed: int = 0) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Fit one held-out frame's camera and/or coefficients with the field frozen, step by step.
+
+    The run's config says how: ``test_time_steps`` steps of ``test_time_rays`` rays, moving what
+    ``test_time_fit`` names (see :data:`nbskit.train.refinement.TEST_TIME_FITS`) at the training learning rates times
+    ``test_time_lr_scale``, with the training priors.
 
     Args:
-        run: the trained run (its config gives steps, rays, learning rates and priors).
+        run: the trained run.
         c2w: [4, 4] the tracked camera; expression: [K] the tracked coefficients.
         target, background: [H, W, 3] at the run's training resolution; only columns
             ``[0, fitted_columns(W))`` are read.
         seed: seeds the pixel draws (with the frame's tracked values, the fit is deterministic).
 
-    Returns:
-        (c2w [4, 4], coefficients [K]) float32, the coefficients inside the training range.
+    Yields:
+        (steps taken, c2w [4, 4], coefficients [K] inside the training range), float32, first for
+        0 steps (the tracked values) and then after every step.
     """
     config, device = run.config, run.model.aabb.device
     columns = fitted_columns(target.shape[1])
     target, background = target[:, :columns].to(device), background[:, :columns].to(device)  # the scored half stays behind
     low, high = run.expression_range
     corrections = FrameCorrections(1, low, high, run.subject.aabb).to(device)
-    optimizer = build_refinement_optimizer(corrections, config.refine_camera_lr, config.refine_expression_lr)
+    moves_camera, moves_expression = TEST_TIME_FITS[config.test_time_fit]
+    optimizer = build_refinement_optimizer(corrections, config.refine_camera_lr * config.test_time_lr_scale * moves_camera,
+                                           config.refine_expression_lr * config.test_time_lr_scale * moves_expression)
     c2w = torch.as_tensor(c2w, dtype=torch.float32, device=device)
     w = torch.as_tensor(expression, dtype=torch.float32, device=device)[None]
     rows = torch.zeros(1, dtype=torch.int64, device=device)
+
+    def current(steps: int) -> tuple[int, np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            return (steps, corrections.cameras(c2w[None], rows)[0].cpu().numpy(),
+                    corrections.expressions(w, rows)[0].cpu().numpy())
+
+    yield current(0)
     for step in range(config.test_time_steps):
         generator = step_generator(seed, step, TEST_TIME_STREAM)
         count = min(config.test_time_rays, target.shape[0] * columns)
@@ -79,9 +100,15 @@ def fit_held_out_frame(run: TrainedRun, c2w, expression, target: torch.Tensor, b
         corrections.camera.grad, corrections.expression.grad = torch.autograd.grad(
             loss, [corrections.camera, corrections.expression], allow_unused=True)
         optimizer.step()
-    with torch.no_grad():
-        return (corrections.cameras(c2w[None], rows)[0].cpu().numpy(),
-                corrections.expressions(w, rows)[0].cpu().numpy())
+        yield current(step + 1)
+
+
+def fit_held_out_frame(run: TrainedRun, c2w, expression, target: torch.Tensor, background: torch.Tensor,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`held_out_fit` run to the end: (c2w [4, 4], coefficients [K]) float32."""
+    for _, fitted_c2w, fitted_expression in held_out_fit(run, c2w, expression, target, background, seed):
+        pass
+    return fitted_c2w, fitted_expression
 
 
 def _fit_loss(run, corrections, c2w, w, rows, pixels, target, background) -> torch.Tensor:
