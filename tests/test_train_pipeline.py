@@ -59,10 +59,10 @@ def assert_perceptual_term_ran(history: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("refine", ["off", "on"])
-def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, perceptual_network, refine):
+@pytest.mark.parametrize("refine, keyframes", [("off", 1), ("on", 1), ("on", 3)])
+def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, perceptual_network, refine, keyframes):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    options = ("--set", f"refine={refine}", "--set", "test_time_steps=4")
+    options = ("--set", f"refine={refine}", "--set", "test_time_steps=4", "--set", f"refine_keyframe_interval={keyframes}")
     subprocess.run(train_command(tiny_subject, straight, *options), check=True, env=environment(), timeout=300)
 
     process = subprocess.Popen(train_command(tiny_subject, interrupted, *options), env=environment())

@@ -61,6 +61,31 @@ def test_corrected_coefficients_stay_inside_the_training_range():
     assert torch.allclose(w, torch.tensor([[1.0, -1.0], [0.6, 0.7], [0.0, 1.0]]))
 
 
+def test_keyframe_corrections_interpolate_between_keyframes_and_survive_a_checkpoint(tiny_subject):
+    from nbskit.train.refinement import corrections_from_state
+
+    subject = Subject.load(tiny_subject)
+    frames = len(subject.indices("train"))
+    low, high = subject.expression_range()
+    shared = FrameCorrections(frames, low, high, subject.aabb, keyframe_interval=4)
+    assert len(shared) == frames and shared.camera.shape[0] == -(-(frames - 1) // 4) + 1
+    with torch.no_grad():
+        shared.camera[:] = torch.arange(shared.camera.shape[0], dtype=torch.float32)[:, None]
+        shared.expression[:] = -torch.arange(shared.expression.shape[0], dtype=torch.float32)[:, None]
+    rows = torch.arange(frames)
+    assert torch.allclose(shared.camera_at(rows)[:, 0], rows / 4.0)  # linear between keyframes, exact on them
+    assert torch.allclose(shared.expression_at(rows)[:, -1], -rows / 4.0)
+    restored = corrections_from_state({"corrections": shared.state_dict()}, subject)
+    assert torch.equal(restored.camera_at(rows), shared.camera_at(rows))
+    assert np.array_equal(restored.per_frame()["expression"], shared.per_frame()["expression"])
+    single = FrameCorrections(frames, low, high, subject.aabb)  # one correction per frame, as before keyframes
+    old_state = {key: value for key, value in single.state_dict().items()
+                 if key not in ("frame_count", "keyframe_interval")}
+    assert len(corrections_from_state({"corrections": old_state}, subject)) == frames
+    with pytest.raises(ValueError, match="at least 1"):
+        FrameCorrections(frames, low, high, subject.aabb, keyframe_interval=0)
+
+
 def test_per_frame_corrections_in_degrees_and_world_units():
     corrections = FrameCorrections(2, [0.0], [1.0], [[0.0] * 3, [2.0, 1.0, 1.0]])  # longest side 2
     with torch.no_grad():

@@ -75,6 +75,7 @@ FIELD_RULES: dict[str, tuple] = {
     "refine_gradient_resolution": whole(0, 2**20),  # 0: the image side
     "refine_camera_prior": real(0.0),
     "refine_expression_prior": real(0.0),
+    "refine_keyframe_interval": whole(1, 2**20),
     "test_time_steps": whole(0, 2**20),
     "test_time_rays": whole(1, 2**20),
     "test_time_fit": choice(*TEST_TIME_FITS),

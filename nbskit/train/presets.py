@@ -67,6 +67,7 @@ class TrainConfig:
     refine_gradient_resolution: int = 0  # finest hash level (grid resolution) that moves cameras; 0: image side
     refine_camera_prior: float = 1e-2  # weight of the mean squared camera correction (radians, box lengths)
     refine_expression_prior: float = 1e-3  # weight of the mean squared coefficient residual
+    refine_keyframe_interval: int = 1  # >1: corrections on every k-th training frame, interpolated between
     # test-time refinement of a held-out frame (field frozen; fitted on the left half of the image)
     test_time_steps: int = 60
     test_time_rays: int = 1024

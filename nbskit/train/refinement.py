@@ -64,42 +64,72 @@ def rigid_motions(corrections: torch.Tensor, pivot: torch.Tensor, length: float 
 class FrameCorrections(nn.Module):
     """Learned per-frame corrections, all zero at the start.
 
+    With ``keyframe_interval`` k > 1, the corrections live on every k-th frame (a keyframe) and a
+    frame between two keyframes gets their linear interpolation: neighbouring frames share one
+    correction, so each learned value is drawn k times as often (on a long clip a single frame is
+    drawn only a few times in a CPU run), at the price of correcting only what changes slowly.
+
     Parameters:
-        camera: [N, 6] axis-angle (radians) and translation (head-box lengths) of each frame's camera.
-        expression: [N, K] residual added to each frame's coefficients.
+        camera: [M, 6] axis-angle (radians) and translation (head-box lengths) at each keyframe.
+        expression: [M, K] residual added to the coefficients, at each keyframe.
+        (M = N with k = 1, else ceil((N - 1) / k) + 1 keyframes for N frames.)
     Buffers:
-        pivot: [3] the point cameras turn about (the head box's centre); length: [] its longest side.
-        expression_min, expression_max: [K] the training range corrected coefficients stay in.
+        pivot: [3] the head box's centre; length: [] its longest side (the translation unit);
+        expression_min, expression_max: [K] the training range corrected coefficients stay in;
+        frame_count: [] N; keyframe_interval: [] k.
 
     Args:
         aabb: [2, 3] the head box (world).
     """
 
-    def __init__(self, num_frames: int, expression_min, expression_max, aabb):
+    def __init__(self, num_frames: int, expression_min, expression_max, aabb, keyframe_interval: int = 1):
         super().__init__()
+        if keyframe_interval < 1:
+            raise ValueError(f"keyframe_interval must be at least 1, got {keyframe_interval}")
         low = torch.as_tensor(expression_min, dtype=torch.float32)
         box = torch.as_tensor(np.asarray(aabb), dtype=torch.float32).reshape(2, 3)
-        self.camera = nn.Parameter(torch.zeros(num_frames, CAMERA_DOF))
-        self.expression = nn.Parameter(torch.zeros(num_frames, low.shape[0]))
+        keyframes = -(-(num_frames - 1) // keyframe_interval) + 1 if num_frames > 1 else num_frames
+        self.camera = nn.Parameter(torch.zeros(keyframes, CAMERA_DOF))
+        self.expression = nn.Parameter(torch.zeros(keyframes, low.shape[0]))
         self.register_buffer("pivot", box.mean(dim=0))
         self.register_buffer("length", (box[1] - box[0]).max())
         self.register_buffer("expression_min", low.clone())
         self.register_buffer("expression_max", torch.as_tensor(expression_max, dtype=torch.float32).clone())
+        self.register_buffer("frame_count", torch.tensor(num_frames))
+        self.register_buffer("keyframe_interval", torch.tensor(keyframe_interval))
 
     def __len__(self) -> int:
-        return self.camera.shape[0]
+        return int(self.frame_count)
+
+    def _at(self, values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Rows [B] of keyframe ``values`` [M, D], interpolated: [B, D]."""
+        interval = int(self.keyframe_interval)
+        if interval == 1:
+            return values[rows]
+        below = torch.div(rows, interval, rounding_mode="floor")
+        above = (below + 1).clamp(max=values.shape[0] - 1)
+        weight = ((rows - below * interval).to(values.dtype) / interval)[:, None]
+        return (1 - weight) * values[below] + weight * values[above]
+
+    def camera_at(self, rows: torch.Tensor) -> torch.Tensor:
+        """Camera corrections [B, 6] of frames ``rows`` [B]."""
+        return self._at(self.camera, rows)
+
+    def expression_at(self, rows: torch.Tensor) -> torch.Tensor:
+        """Coefficient residuals [B, K] of frames ``rows`` [B]."""
+        return self._at(self.expression, rows)
 
     def cameras(self, c2w: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Corrected cameras [B, 4, 4] of frames ``rows`` [B] tracked at ``c2w`` [B, 4, 4]."""
-        return rigid_motions(self.camera[rows], self.pivot, self.length) @ c2w.to(self.camera)
+        return rigid_motions(self.camera_at(rows), self.pivot, self.length) @ c2w.to(self.camera)
 
     def expressions(self, w: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Corrected coefficients [B, K] of frames ``rows`` tracked as ``w`` [B, K], inside the training range."""
-        return torch.clamp(w.to(self.expression) + self.expression[rows], self.expression_min, self.expression_max)
+        return torch.clamp(w.to(self.expression) + self.expression_at(rows), self.expression_min, self.expression_max)
 
     def prior(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(camera, expression) mean squared correction over the frames ``rows`` [B]."""
-        return self.camera[rows].square().sum(dim=1).mean(), self.expression[rows].square().sum(dim=1).mean()
+        return self.camera_at(rows).square().sum(dim=1).mean(), self.expression_at(rows).square().sum(dim=1).mean()
 
     @torch.no_grad()
     def corrected(self, c2w: torch.Tensor, w: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +142,11 @@ class FrameCorrections(nn.Module):
     def per_frame(self) -> dict[str, np.ndarray]:
         """Each frame's correction: rotation_degrees [N] (angle of the turn), translation [N] (length of
         the shift, world units) and expression [N, K] (the residual) as float64 arrays."""
-        return {"rotation_degrees": np.degrees(self.camera[:, :3].norm(dim=1).double().cpu().numpy()),
-                "translation": (self.length * self.camera[:, 3:].norm(dim=1)).double().cpu().numpy(),
-                "expression": self.expression.double().cpu().numpy()}
+        rows = torch.arange(len(self), device=self.camera.device)
+        camera = self.camera_at(rows)
+        return {"rotation_degrees": np.degrees(camera[:, :3].norm(dim=1).double().cpu().numpy()),
+                "translation": (self.length * camera[:, 3:].norm(dim=1)).double().cpu().numpy(),
+                "expression": self.expression_at(rows).double().cpu().numpy()}
 
     def magnitudes(self) -> dict:
         """Mean |rotation| (degrees), |translation| (world units) and |expression residual| (L2) over frames."""
@@ -157,9 +189,12 @@ def corrections_from_state(state: dict | None, subject: Subject) -> FrameCorrect
     the run did not refine); raises ValueError when they do not match the subject's training frames."""
     if not state:
         return None
-    values = state["corrections"]
-    corrections = FrameCorrections(values["camera"].shape[0], values["expression_min"], values["expression_max"],
-                                   subject.aabb)
+    values = dict(state["corrections"])
+    # checkpoints written before keyframes held one correction per frame
+    values.setdefault("frame_count", torch.tensor(values["camera"].shape[0]))
+    values.setdefault("keyframe_interval", torch.tensor(1))
+    corrections = FrameCorrections(int(values["frame_count"]), values["expression_min"], values["expression_max"],
+                                   subject.aabb, int(values["keyframe_interval"]))
     corrections.load_state_dict(values)
     train = subject.indices("train")
     if len(train) != len(corrections):

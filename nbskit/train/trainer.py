@@ -130,7 +130,7 @@ class Trainer:
         self.corrections, self.refine_optimizer = None, None
         if refinement_enabled(config.refine, subject):
             self.corrections = FrameCorrections(len(self.train_frames), self.expression_min, self.expression_max,
-                                                subject.aabb).to(self.device)
+                                                subject.aabb, config.refine_keyframe_interval).to(self.device)
             self.refine_optimizer = build_refinement_optimizer(self.corrections, config.refine_camera_lr,
                                                                config.refine_expression_lr)
         from nbskit.render import OccupancySchedule
