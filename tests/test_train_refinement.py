@@ -301,7 +301,7 @@ def test_the_test_time_tuning_bench_scores_as_evaluation_does(exact_off):
     from nbskit.train.evaluate import evaluate_run
 
     run = load_run(exact_off, device="cpu")
-    run.config.test_time_steps = 3
+    run.config.test_time_steps, run.config.test_time_fit = 3, "camera+expression"
     evaluated = evaluate_run(run, "test", max_frames=2, progress=False, test_time_refine=True)["per_frame"]
     scores = score_run(exact_off, "test", [1, 3], ["camera+expression", "expression"], [0.0, 1.0], max_frames=2,
                        progress=False)

@@ -226,9 +226,11 @@ def evaluate(run_dir: Path) -> dict:
     from nbskit.train.evaluate import evaluate_run, write_metrics
     from nbskit.train.run import load_run
 
-    result = evaluate_run(load_run(run_dir), "test", progress=False, test_time_refine=True)
+    run = load_run(run_dir)
+    result = evaluate_run(run, "test", progress=False, test_time_refine=True)
     write_metrics(run_dir, result)
-    return {"frames": result["frames"], **{key: round(value, 3) for key, value in result["mean"].items()}}
+    return {"frames": result["frames"], "test_time_fit": run.config.test_time_fit,
+            **{key: round(value, 3) for key, value in result["mean"].items()}}
 
 
 def summary_text(summary: dict) -> str:
@@ -249,7 +251,7 @@ def summary_text(summary: dict) -> str:
               f"whole image, {test['psnr_head']:.2f} dB on the head, {test['psnr_head_visible']:.2f} dB on its "
               f"visible part, SSIM {test['ssim']:.3f} (as tracked)"),
               (f"             right half of each held-out frame: {test['psnr_right_half_as_tracked']:.2f} dB as tracked, "
-              f"{test['psnr_right_half_test_time_refined']:.2f} dB test-time refined (camera and coefficients fitted "
+              f"{test['psnr_right_half_test_time_refined']:.2f} dB test-time refined ({test['test_time_fit']} fitted "
               "on the left half)")]
     lines += [f"{label:<12} {path}" for label, path in summary["outputs"].items()]
     return "\n".join(lines)

@@ -4,10 +4,10 @@ A run that refined its training frames is judged twice on held-out frames (both 
 always labelled):
 
 - *as tracked*: the tracker's camera and coefficients, untouched (the paper's protocol);
-- *test-time refined*: the field frozen, only this frame's camera correction and coefficient
-  residual are fitted, on the **left half** of the image, and PSNR is computed on the **right
-  half** (NeRF-W's protocol for per-image latents). The right half never reaches an optimiser:
-  :func:`fit_held_out_frame` crops the target before anything else.
+- *test-time refined*: the field frozen, only this frame's camera correction and/or coefficient
+  residual (``test_time_fit``; by default the camera alone) are fitted, on the **left half** of the
+  image, and PSNR is computed on the **right half** (NeRF-W's protocol for per-image latents). The
+  right half never reaches an optimiser: :func:`held_out_fit` crops the target before anything else.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from nbskit.train.trainer import step_generator
 PROTOCOL = {
     "as_tracked": "as tracked: every metric with the tracker's cameras and coefficients, untouched",
     "test_time_refined": ("as tracked: whole-image metrics and PSNR_RIGHT_HALF_AS_TRACKED; test-time refined: "
-                          "PSNR_RIGHT_HALF_TEST_TIME_REFINED (field frozen, the frame's camera and coefficients "
-                          "fitted on the left half only)"),
+                          "PSNR_RIGHT_HALF_TEST_TIME_REFINED (field frozen, what test_time_fit names, the frame's "
+                          "camera and/or coefficients, fitted on the left half only)"),
 }
 TEST_TIME_STREAM = 3  # random stream of the fitting steps (after the trainer's data/grid/render streams)
 

@@ -246,9 +246,15 @@ CELLS = [
     scored two ways, always labelled:
 
     - **as tracked**: the tracker's values, untouched (the paper's protocol);
-    - **test-time refined**: the field frozen, only this frame's camera and coefficients are fitted,
-      on the **left half** of the image; PSNR is measured on the **right half**, which the fit
-      never sees. Both numbers below are right-half PSNRs, so they compare like with like.
+    - **test-time refined**: the field frozen, only this frame's camera is fitted, on the **left
+      half** of the image; PSNR is measured on the **right half**, which the fit never sees. Both
+      numbers below are right-half PSNRs, so they compare like with like.
+
+    Why the camera alone (`test_time_fit`, which can also name the coefficients)? Fitted on one half,
+    the coefficients overfit it: many blendshapes act on one side of the face, so they can explain
+    the left half in ways the right half contradicts. On validation frames of a real clip,
+    coefficient fits lowered the scored half and camera fits raised it
+    (`python -m bench.test_time_fit RUN --split val`, results in `docs/tracking.md`).
     """),
     ("code", """
     from nbskit.train.evaluate import evaluate_run
