@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import report, run_script
+from bench.common import DEFAULT_OUT_DIR, report, run_script
 from bench.paper.seeds import across_seeds, format_difference, paired_difference
 
-DEFAULT_OUT = Path("bench/results/test_time_fit.json")
+DEFAULT_OUT = DEFAULT_OUT_DIR / "test_time_fit.json"
 AS_TRACKED = ("as tracked", 0.0, 0)  # (fit, learning-rate scale, steps) of the unfitted frame
 SCORES = ("right_half", "right_half_head_visible")
 
