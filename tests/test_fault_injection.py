@@ -114,6 +114,8 @@ def test_bad_training_option_is_named_before_any_work(space, capsys, overrides, 
 
 BAD_COMMAND_OPTIONS = [
     (["eval", "{run}", "--max-frames", "0"], "--max-frames"),
+    (["eval", "{run}", "--set", "total_steps=5"], "total_steps"),
+    (["eval", "{run}", "--set", "test_time_fit=nose"], "test_time_fit"),
     (["render", "{run}", "--out", "{out}", "--views", "0"], "--views"),
     (["render", "{run}", "--out", "{out}", "--fps", "0"], "--fps"),
     (["render", "{run}", "--out", "{out}", "--set", "jawOpen=nan"], "jawOpen=nan"),
@@ -126,6 +128,7 @@ BAD_COMMAND_OPTIONS = [
     (["track", "{out}/v.mp4", "{out}/s", "--frames", "0"], "--frames"),
     (["track", "{out}/v.mp4", "{out}/s", "--size", "0"], "--size"),
     (["track", "{out}/v.mp4", "{out}/s", "--test-frames", "0"], "--test-frames"),
+    (["track", "{out}/v.mp4", "{out}/s", "--val-frames", "-1"], "--val-frames"),
     (["track", "{out}/missing.mp4", "{out}/s"], "missing.mp4"),
     (["synth", "{out}/s", "--seed", "-1"], "--seed"),
 ]

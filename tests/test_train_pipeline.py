@@ -91,7 +91,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, pe
     assert [r["loss"] for r in a["history"]["train"]] == [r["loss"] for r in b["history"]["train"]]
     assert_perceptual_term_ran(a["history"])
 
-    test_time = ["--test-time-refine"] if refine == "on" else []
+    test_time = ["--test-time-refine", "--set", "test_time_steps=2"] if refine == "on" else []
     subprocess.run(nbskit("eval", str(straight), "--no-perceptual", *test_time), check=True, env=environment(),
                    timeout=300)
     result = json.loads((straight / TEST_METRICS_FILE).read_text())
@@ -102,6 +102,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tiny_subject, tmp_path, pe
     assert set(result["mean"]) == ({"mse", "l1", "psnr", "ssim", "psnr_head", "psnr_head_visible"}
                                    | (labelled if test_time else set()))
     assert ("test-time refined" in result["protocol"]) == bool(test_time) and "as tracked" in result["protocol"]
+    assert result.get("test_time", {}).get("steps") == (2 if test_time else None)  # --set reached the fit
     assert result["mean"]["psnr_head"] == result["mean"]["psnr_head_visible"]  # nothing is ignored
     if test_time:  # scored over a region of the right half, not all of it
         assert result["mean"]["psnr_right_half_head_visible_as_tracked"] != result["mean"]["psnr_right_half_as_tracked"]

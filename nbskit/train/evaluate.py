@@ -44,7 +44,8 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
     camera and coefficients on the left half (``nbskit.train.test_time``).
 
     Returns a JSON-ready dict: split, frames, resolution, background, perceptual_metric (its label,
-    or None), protocol, mean {metric: value}, per_frame [{frame, metric: value}].
+    or None), protocol, test_time (with ``test_time_refine``: the fit's settings), mean {metric: value},
+    per_frame [{frame, metric: value}].
     """
     from nbskit.train.test_time import PROTOCOL, test_time_refined_metrics
 
@@ -79,6 +80,8 @@ def evaluate_run(run: TrainedRun, split: str = "test", perceptual: torch.nn.Modu
         "background": f"render and ground truth both composited over: {frames.background_label}",
         "perceptual_metric": getattr(perceptual, "label", None),
         "protocol": PROTOCOL["test_time_refined" if test_time_refine else "as_tracked"],
+        **({"test_time": {name: getattr(run.config, f"test_time_{name}") for name in ("fit", "steps", "lr_scale", "rays")}}
+           if test_time_refine else {}),
         # nanmean: a frame whose head is all ignored has no visible-head PSNR
         "mean": {name: float(np.nanmean([item[name] for item in per_frame])) for name in names},
         "per_frame": per_frame,
