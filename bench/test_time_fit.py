@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import math
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +52,8 @@ def score_run(run_dir: Path, split: str, steps: list[int], fits: list[str], scal
     from tqdm import tqdm
 
     from nbskit.train.dataset import load_frames
-    from nbskit.train.region_metrics import MASK_HALF
     from nbskit.train.run import load_run
-    from nbskit.train.test_time import held_out_fit, right_half_psnr
+    from nbskit.train.test_time import held_out_fit, right_half_psnr, visible_head
 
     run = load_run(run_dir, device="cpu")
     base = run.config
@@ -71,7 +69,7 @@ def score_run(run_dir: Path, split: str, steps: list[int], fits: list[str], scal
 
     for row in tqdm(range(count), desc=f"{run_dir.name}: {split} frames", disable=not progress):
         truth = frames.image(row)
-        head_visible = (frames.masks[row] > MASK_HALF) & (frames.visible[row] > MASK_HALF)
+        head_visible = visible_head(frames, row)
         record(AS_TRACKED, frames.c2w[row].numpy(), frames.expressions[row].numpy(), truth, head_visible)
         for fit, scale in itertools.product(fits, scales):
             run.config = dataclasses.replace(base, test_time_fit=fit, test_time_lr_scale=scale,
@@ -85,12 +83,6 @@ def score_run(run_dir: Path, split: str, steps: list[int], fits: list[str], scal
     return scores
 
 
-def nan_mean(values: list[float]) -> float:
-    """Mean of the finite values (a frame without visible head pixels in its right half scores NaN)."""
-    finite = [value for value in values if math.isfinite(value)]
-    return float(np.mean(finite)) if finite else math.nan
-
-
 def summarise(per_run: list[dict[tuple, dict[str, list[float]]]]) -> list[dict]:
     """One row per variant: each score's mean over runs and its paired difference from as tracked."""
     rows = []
@@ -98,8 +90,8 @@ def summarise(per_run: list[dict[tuple, dict[str, list[float]]]]) -> list[dict]:
         fit, scale, steps = key
         row = {"fit": fit, "lr_scale": scale, "steps": steps}
         for name in SCORES:
-            means = [nan_mean(scores[key][name]) for scores in per_run]
-            tracked = [nan_mean(scores[AS_TRACKED][name]) for scores in per_run]
+            means = [float(np.nanmean(scores[key][name])) for scores in per_run]
+            tracked = [float(np.nanmean(scores[AS_TRACKED][name])) for scores in per_run]
             row[name] = across_seeds(means)
             row[f"{name}_minus_as_tracked"] = paired_difference(means, tracked)
         rows.append(row)

@@ -226,10 +226,9 @@ def evaluate(run_dir: Path) -> dict:
     from nbskit.train.evaluate import evaluate_run, write_metrics
     from nbskit.train.run import load_run
 
-    run = load_run(run_dir)
-    result = evaluate_run(run, "test", progress=False, test_time_refine=True)
+    result = evaluate_run(load_run(run_dir), "test", progress=False, test_time_refine=True)
     write_metrics(run_dir, result)
-    return {"frames": result["frames"], "test_time_fit": run.config.test_time_fit,
+    return {"frames": result["frames"], "test_time_fit": result["test_time"]["fit"],
             **{key: round(value, 3) for key, value in result["mean"].items()}}
 
 

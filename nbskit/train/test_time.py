@@ -133,6 +133,11 @@ def right_half_psnr(rendered: torch.Tensor, truth: torch.Tensor, region: torch.T
     return masked_psnr(rendered[:, columns:].clamp(0, 1), truth[:, columns:], region[:, columns:])
 
 
+def visible_head(frames, row: int) -> torch.Tensor:
+    """bool [H, W]: the head pixels of ``frames``' frame ``row`` that no ignore mask hides."""
+    return (frames.masks[row] > MASK_HALF) & (frames.visible[row] > MASK_HALF)
+
+
 def test_time_refined_metrics(run: TrainedRun, frames, row: int, tracked_render: torch.Tensor, seed: int) -> dict:
     """Right-half PSNR of one held-out frame as tracked and test-time refined, and what the fit moved.
 
@@ -144,7 +149,7 @@ def test_time_refined_metrics(run: TrainedRun, frames, row: int, tracked_render:
     c2w, expression = fit_held_out_frame(run, frames.c2w[row], frames.expressions[row], truth, frames.background,
                                          seed)
     refined = run.render(c2w, expression, frames.intrinsics, frames.background)["rgb"]
-    head_visible = (frames.masks[row] > MASK_HALF) & (frames.visible[row] > MASK_HALF)
+    head_visible = visible_head(frames, row)
     scores = {}
     for protocol, rendered in (("as_tracked", tracked_render), ("test_time_refined", refined)):
         scores[f"psnr_right_half_{protocol}"] = right_half_psnr(rendered, truth)
