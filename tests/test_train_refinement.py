@@ -19,6 +19,7 @@ from nbskit.train.trainer import Trainer
 SMALL = ["perceptual_weight=0", "eval_interval=1000", "seed=5"]
 PLANTED_SHIFT = 0.01  # world units (metres): about two pixels sideways on the tiny subject
 PLANTED_COEFFICIENT = 0.3
+DRIFT_MARGIN_DB = 1.0  # about five standard deviations of the per-seed on − off difference
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,9 @@ def test_exact_subject_does_not_drift(exact_runs):
     off, on = (load_run(exact_runs[mode], device="cpu") for mode in ("off", "on"))
     assert off.refined is None and on.refined is not None
     psnr = {name: evaluate_run(run, "test", progress=False)["mean"]["psnr"] for name, run in (("off", off), ("on", on))}
-    assert psnr["on"] > psnr["off"] - 0.5, psnr
+    # One seed pair differs by training noise alone: `python -m bench.refinement_drift` measured on − off
+    # at −0.06 ± 0.19 dB (−0.34 … +0.17) over seeds 5–9; seed 5 alone has given −0.57 on another machine.
+    assert psnr["on"] > psnr["off"] - DRIFT_MARGIN_DB, psnr
     subject = on.subject
     train = subject.indices("train")
     moved = image_motion(on, on.refined[0], subject.camera_to_world(train))
