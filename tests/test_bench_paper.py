@@ -163,3 +163,53 @@ def test_ground_truth_mesh_scores_near_zero_against_itself(toy):
     assert result["normal_consistency"] > 0.9
     points, distances = result["error_map"]
     assert points.shape == (len(distances), 3)
+
+
+def tracked_copy(source: Path, out: Path) -> Path:
+    """``source`` as a tracked clip would be: no 'synthetic' tag, and an ignore box on every other frame."""
+    from nbskit.data.subject import Subject, SubjectWriter
+
+    subject = Subject.load(source)
+    extra = {key: value for key, value in subject.extra.items() if key != "synthetic"}
+    with SubjectWriter(out, subject.intrinsics, subject.aabb, subject.expression_names,
+                       background=subject.background(), extra=extra) as writer:
+        for index, frame in enumerate(subject.frames):
+            mask = subject.load_mask(index)
+            ignore = np.zeros(mask.shape, dtype=bool)
+            ignore[: mask.shape[0] // 4] = index % 2 == 0  # a band over the top of the head
+            writer.add_frame(subject.load_image(index), mask, frame.transform_matrix, frame.expression, frame.split,
+                             face_box=frame.face_box, mouth_box=frame.mouth_box, ignore=ignore)
+    return out
+
+
+def test_table2_scores_a_tracked_clip_test_time_refined_with_and_without_its_masks(toy, tmp_path):
+    from bench.paper import table2
+    from nbskit.train.run import load_run
+
+    clip = tracked_copy(synthetic_subject(TOY.subject, toy["work"]), tmp_path / "clip")
+    parser = argparse.ArgumentParser()
+    table2.add_arguments(parser)
+    args = parser.parse_args(["--profile", "toy", "--out", str(tmp_path / "out"), "--work", str(toy["work"]),
+                              "--real", str(clip)])
+    assert table2.run(args) == 0
+    result = json.loads((tmp_path / "out" / "table2.json").read_text())
+    subjects = [summary["subject"] for summary in result["summaries"]]
+    assert subjects == [f"synthetic {TOY.subject}", "real clip", "real clip, no masks in training"]
+    runs = load(toy, "fig8_speed")["runs"]
+    fitted = {"psnr_right_half_as_tracked", "psnr_right_half_test_time_refined"}
+    for row in result["rows"]:
+        if row["subject"].startswith("synthetic"):
+            assert row["run"] == runs[row["seed"]][row["model"]] and not fitted & set(row["mean"])
+        else:
+            assert fitted <= set(row["mean"]) and all(finite(row["mean"][name]) for name in fitted)
+            trained_on = load_run(row["run"], device="cpu").subject
+            masked = [frame.ignore_path is not None for frame in trained_on.frames if frame.split == "train"]
+            assert any(masked) == (row["subject"] == "real clip")  # the copy trains without the masks...
+            test_masked = [frame.ignore_path is not None for frame in trained_on.frames if frame.split == "test"]
+            assert any(test_masked)  # ...and is scored on the same visible pixels
+    text = table2.markdown(result)
+    assert "PSNR_RIGHT_HALF_TEST_TIME_REFINED" in text and "| real clip, no masks in training | blend |" in text
+    args = parser.parse_args(["--profile", "toy", "--out", str(tmp_path / "only"), "--work", str(toy["work"]),
+                              "--real-only"])
+    with pytest.raises(SystemExit, match="needs at least one --real"):
+        table2.run(args)

@@ -24,21 +24,28 @@ def load_perceptual_metric():
 
 
 def evaluate_test(run_dir: Path, perceptual, max_frames: int | None, progress: bool = False) -> dict:
-    """``nbskit.train.evaluate_run`` on the test split of a run (cached, see module doc)."""
+    """``nbskit.train.evaluate_run`` on the test split of a run (cached, see module doc).
+
+    A subject whose cameras and coefficients are estimates (a tracked clip: what turns refinement
+    on by default) is also scored test-time refined, as ``nbskit eval --test-time-refine`` does.
+    """
     from nbskit.train.checkpoint import TEST_METRICS_FILE, read_json
     from nbskit.train.evaluate import evaluate_run, write_metrics
+    from nbskit.train.refinement import refinement_enabled
     from nbskit.train.run import load_run
 
     run = load_run(run_dir)
     available = len(run.subject.indices("test"))
     frames = available if max_frames is None else min(max_frames, available)
     label = getattr(perceptual, "label", None)
+    test_time_refine = refinement_enabled("auto", run.subject)
     path = Path(run_dir) / TEST_METRICS_FILE
     if path.is_file():
         cached = read_json(path)
-        if (cached["step"], cached["frames"], cached["perceptual_metric"]) == (run.step, frames, label):
+        if ((cached["step"], cached["frames"], cached["perceptual_metric"], "test_time" in cached)
+                == (run.step, frames, label, test_time_refine)):
             return cached
-    result = evaluate_run(run, "test", perceptual, max_frames, progress=progress)
+    result = evaluate_run(run, "test", perceptual, max_frames, progress=progress, test_time_refine=test_time_refine)
     write_metrics(Path(run_dir), result)
     return result
 

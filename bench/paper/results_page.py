@@ -63,7 +63,10 @@ How to read it:
 - **Perceptual metric.** Offline we measure ST-LPIPS (VGG), a shift-tolerant variant, not the
   paper's LPIPS; columns are labelled with the metric used.
 - **Real clips.** `python -m bench.paper.run_all --quick --real SUBJECT_DIR` adds rows for a
-  tracked real clip (`nbskit track`) to Table 2; no real person's images are committed.
+  tracked real clip (`nbskit track`; repeat `--real` for more) to Table 2, scored as tracked and,
+  on the right half of each test frame, test-time refined. A clip with occluder masks is also
+  trained without them (its test frames keep theirs). `python -m bench.paper.table2 --real-only`
+  gives those rows alone. No real person's images are committed.
 
 Re-run: `python -m bench.paper.run_all --quick` (see `bench/paper/run_all.py` for `--workers`,
 `--ray` and `--gpu`), then `python -m bench.paper.results_page runs/paper/quick`.

@@ -4,7 +4,7 @@
     python -m bench.paper.run_all --quick --workers 2    # the same runs, two at a time in local processes
     python -m bench.paper.run_all --quick --ray [ADDR]   # one Ray task per run (local Ray, or the cluster at ADDR)
     python -m bench.paper.run_all --gpu                  # one GPU (paper subject)
-    python -m bench.paper.run_all --quick --real DIR     # adds a tracked real clip to Table 2
+    python -m bench.paper.run_all --quick --real DIR     # adds a tracked real clip to Table 2 (repeatable)
 
 First every run any selected claim needs is trained (and, where a claim reads test metrics,
 evaluated), one run per task, by the executor chosen (``bench.paper.executors``); then each claim
@@ -23,10 +23,9 @@ import resource
 import sys
 import time
 import traceback
-from pathlib import Path
 
 from bench.common import results_header, run_script, write_json
-from bench.paper import output
+from bench.paper import output, table2
 
 # In this order the shared runs are trained by the claim that times them (Fig. 8).
 CLAIMS = ("fig8_speed", "table2", "fig12_perceptual", "fig13_grid", "fig9_10_bases_geometry")
@@ -38,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="profile", action="store_const", const="quick", help="same as --profile quick")
     size.add_argument("--gpu", dest="profile", action="store_const", const="gpu", help="same as --profile gpu")
-    parser.add_argument("--real", type=Path, metavar="SUBJECT_DIR", help="passed to table2: a tracked real clip")
+    table2.add_real_arguments(parser)
     parser.add_argument("--only", help=f"comma-separated subset of {', '.join(CLAIMS)}")
 
 

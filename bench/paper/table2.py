@@ -3,6 +3,7 @@
     python -m bench.paper.table2 --profile quick                      # small synthetic subject, 2 CPU cores
     python -m bench.paper.table2 --profile gpu                        # paper synthetic subject, one GPU
     python -m bench.paper.table2 --profile quick --real SUBJECT_DIR   # adds rows for a tracked real clip
+    python -m bench.paper.table2 --profile quick --real-only --real A --real B --seeds 3   # real clips only
 
 MSE, L1, PSNR, SSIM and the perceptual distance (LPIPS, or ST-LPIPS offline) of every test frame.
 Both models use the same preset and schedule and are trained once per training seed (``--seeds``);
@@ -10,11 +11,19 @@ their run folders are shared with Fig. 8. Per seed and model: mean and standard 
 the test frames. Per model: mean ± std over seeds of those means. Per metric: the paired
 difference blend − concatenate over seeds (``bench.paper.seeds``). The paper's Table 2 values
 (its method, and NerFACE, a concatenate-style model) are printed beside ours.
+
+A real clip (``--real``, a subject folder from ``nbskit track``; repeatable) is scored as the
+evaluation scores tracked subjects: whole-image metrics as tracked, and the right half of each
+test frame as tracked and test-time refined (``nbskit.train.test_time``). A clip with occluder
+(ignore) masks is also trained from a copy whose training frames have none; its test frames keep
+theirs, so both are scored on the same visible head pixels.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
@@ -34,16 +43,57 @@ PLOTTED_METRICS = ("psnr", "ssim")  # plus the perceptual metric when there is o
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_arguments(parser)
-    parser.add_argument("--real", type=Path, metavar="SUBJECT_DIR",
-                        help="also train and evaluate both models on this subject folder (e.g. from `nbskit track`)")
+    add_real_arguments(parser)
+
+
+def add_real_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--real`` (repeatable) and ``--real-only``; ``run_all`` passes them on to Table 2."""
+    parser.add_argument("--real", type=Path, action="append", default=[], metavar="SUBJECT_DIR",
+                        help="Table 2: also train and evaluate both models on this tracked subject folder "
+                             "(from `nbskit track`; repeatable); one with ignore masks also without them")
+    parser.add_argument("--real-only", action="store_true",
+                        help="Table 2: leave the synthetic subject out (rows for the --real clips only)")
+
+
+def real_subjects(folders: list[Path], work: Path) -> list[tuple[str, Path]]:
+    """(label, subject folder) per tracked clip, and for a clip with ignore masks on training frames
+    its copy without them (made once in ``work``)."""
+    from nbskit.data.subject import Subject
+
+    subjects = []
+    for folder in folders:
+        subject = Subject.load(folder)
+        subjects.append((f"real {subject.root.name}", subject.root.resolve()))
+        if any(frame.ignore_path for frame in subject.frames if frame.split == "train"):
+            subjects.append((f"real {subject.root.name}, no masks in training", without_training_masks(subject, work)))
+    return subjects
+
+
+def without_training_masks(subject, work: Path) -> Path:
+    """``work/subjects/<name>_no_masks_in_training``: ``subject`` with its training frames' ignore masks
+    dropped (test frames keep theirs). Written under a temporary name and renamed when complete."""
+    from nbskit.apps.export_subject_command import write_subject_copy
+
+    out = (Path(work) / "subjects" / f"{subject.root.name}_no_masks_in_training").resolve()
+    if not (out / "transforms.json").is_file():
+        partial = out.with_name(out.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        frames = [dataclasses.replace(frame, ignore_path=None) if frame.split == "train" else frame
+                  for frame in subject.frames]
+        write_subject_copy(subject, partial, frames)
+        shutil.rmtree(out, ignore_errors=True)
+        partial.rename(out)
+    return out
 
 
 def subject_specs(profile, args) -> list[tuple[str, list[dict]]]:
-    """(label, per-seed {model: spec}) for the synthetic subject and, with ``--real``, the real one."""
-    subjects = [(f"synthetic {profile.subject}", model_specs(profile, args))]
-    if args.real is not None:
-        subjects.append((f"real {args.real.name}", [{model: run_spec(profile, args.real, seed, model=model)
-                                                      for model in MODELS} for seed in args.seeds]))
+    """(label, per-seed {model: spec}) for the synthetic subject (unless ``--real-only``) and the real ones."""
+    subjects = [] if args.real_only else [(f"synthetic {profile.subject}", model_specs(profile, args))]
+    for label, folder in real_subjects(args.real, args.work):
+        subjects.append((label, [{model: run_spec(profile, folder, seed, model=model) for model in MODELS}
+                                 for seed in args.seeds]))
+    if not subjects:
+        raise SystemExit("table2: --real-only needs at least one --real SUBJECT_DIR")
     return subjects
 
 
@@ -90,6 +140,7 @@ def summarise(rows: list[dict], names: list[str]) -> list[dict]:
     for subject in dict.fromkeys(row["subject"] for row in rows):
         per_model = {m: sorted((r for r in rows if (r["subject"], r["model"]) == (subject, m)), key=lambda r: r["seed"])
                      for m in MODELS}
+        names = [n for n in names if n in per_model[MODELS[0]][0]["mean"]]
         summaries.append({
             "subject": subject,
             "models": {m: {n: seeds.across_seeds([r["mean"][n] for r in per_model[m]]) for n in names} for m in MODELS},
@@ -111,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     result = output.write_result(args, CLAIM, {
         "perceptual_metric": getattr(perceptual, "label", None),
         "std": "rows: sample std over test frames; summaries: sample std over seeds (ddof=1)",
-        "rows": rows, "summaries": summarise(rows, list(rows[0]["mean"])),
+        "rows": rows, "summaries": summarise(rows, metric_names(rows)),
         "paper": {"source": TABLE2_SOURCE, "values": TABLE2},
     })
     print(markdown(result))
@@ -128,17 +179,25 @@ def paper_cell(method: str, name: str) -> str:
     return f"{prefix}{values[0]:.4g} ({values[1]:.2g})"
 
 
+def metric_names(rows: list[dict]) -> list[str]:
+    """Every metric any row has, in order of first appearance (real clips add the right-half ones)."""
+    return list(dict.fromkeys(name for row in rows for name in row["mean"]))
+
+
 def markdown(result: dict) -> str:
-    """Per subject: each model over seeds, the paired differences, and the paper's rows."""
-    names = list(result["rows"][0]["mean"])
+    """Per subject: each model over seeds, the paired differences, and the paper's rows (a metric a
+    subject was not scored with is left blank)."""
+    names = metric_names(result["rows"])
     header = ["subject", "model", "seeds", *[name.upper() for name in names]]
     rows = []
     for summary in result["summaries"]:
         for model in MODELS:
+            scores = summary["models"][model]
             rows.append([summary["subject"], model, len(result["seeds"]),
-                         *[seeds.format_spread(summary["models"][model][n]) for n in names]])
+                         *[seeds.format_spread(scores[n]) if n in scores else "" for n in names]])
+        differences = summary["blend_minus_concatenate"]
         rows.append([summary["subject"], "blend − concatenate, per seed", len(result["seeds"]),
-                     *[seeds.format_difference(summary["blend_minus_concatenate"][n], 4) for n in names]])
+                     *[seeds.format_difference(differences[n], 4) if n in differences else "" for n in names]])
     for method, label in (("ours", "paper: NeRFBlendShape"), ("nerface", "paper: NerFACE (concatenate-style)")):
         rows.append(["real videos (paper)", label, "", *[paper_cell(method, n) for n in names]])
     return f"{output.markdown_table(header, rows)}\n\nPaper values: {result['paper']['source']}."
