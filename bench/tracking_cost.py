@@ -11,8 +11,14 @@ cut by the tracker's crop and resized to the training resolution. The exact run 
 the crop (its intrinsics shifted and scaled), the tracked run from its own cameras and
 coefficients (as tracked, the paper's protocol). Scores: whole-image PSNR and PSNR inside the true
 head mask, on the test frames (the clip's last ones, held out by both) and on training frames
-spread through the clip. The tracking gap is exact minus tracked. Steps already done in WORK are
-reused, so an interrupted run continues.
+spread through the clip. The tracking gap is exact minus tracked.
+
+Refinement: the tracked subject is trained with refinement (its default) and once more without it.
+On the test frames the right half of each image is scored too, for both tracked runs after the
+test-time fit on the truth's left half (``nbskit.train.test_time``). The share of the right-half
+gap (exact − tracked without refinement, as tracked) closed by the fit alone and by refinement in
+training followed by the fit is what refinement is meant to close. Steps already done in WORK
+are reused, so an interrupted run continues.
 """
 
 from __future__ import annotations
@@ -30,10 +36,18 @@ TRAIN_SAMPLE = 10  # training frames scored per run, evenly spaced
 TEST_FRACTION = 0.1  # the synthetic subject's last frames are its test split; tracking holds out the same
 FPS = 25
 SPLITS = ("test", "train")
+# (name, run folder, extra overrides): the tracked subject is trained with refinement (its default)
+# and without it ("plain"), so the share of the gap refinement closes can be measured.
+RUNS = (("exact", "run_exact", []), ("tracked", "run_tracked", []), ("plain", "run_tracked_no_refinement", ["refine=off"]))
 COLUMNS = [("seed", "seed", ""), ("split", "split", ""),
            ("exact_psnr", "exact PSNR", ".2f"), ("tracked_psnr", "tracked PSNR", ".2f"), ("gap_psnr", "gap", ".2f"),
            ("exact_psnr_mask", "exact in-mask", ".2f"), ("tracked_psnr_mask", "tracked in-mask", ".2f"),
-           ("gap_psnr_mask", "gap in-mask", ".2f")]
+           ("gap_psnr_mask", "gap in-mask", ".2f"),
+           ("exact_psnr_right", "exact right", ".2f"), ("plain_psnr_right", "no refinement right", ".2f"),
+           ("plain_psnr_right_fitted", "no refinement, fitted", ".2f"),
+           ("tracked_psnr_right_fitted", "refined, fitted", ".2f"), ("closed_fit_only", "closed: fit", ".2f"),
+           ("closed_refined", "closed: refined + fit", ".2f")]
+GAP_KEYS = ("gap_psnr", "gap_psnr_mask", "gap_right", "closed_fit_only", "closed_refined")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,33 +131,56 @@ def ground_truth(exact, index: int, crop) -> tuple[np.ndarray, np.ndarray]:
     return cut[..., :3], cut[..., 3] > 0.5
 
 
-def score_pair(exact_run, tracked_run, indices: np.ndarray, crop_at_size) -> dict:
-    """Mean whole-image and in-mask PSNR of both runs over ``indices`` against the exact truth."""
+def render_scores(rgb, truth, head) -> dict:
+    """Whole-image, in-mask and right-half PSNR of one render ([H, W, 3]) against the truth."""
     import torch
 
     from nbskit.train.region_metrics import masked_psnr
+    from nbskit.train.test_time import right_half_psnr
 
-    exact, tracked = exact_run.subject, tracked_run.subject
-    exact_intrinsics = cropped_intrinsics(exact.intrinsics, crop_at_size)
-    tracked_intrinsics = tracked_run.intrinsics
+    rgb = rgb.clamp(0, 1)
+    return {"psnr": masked_psnr(rgb, truth, torch.ones_like(head)), "psnr_mask": masked_psnr(rgb, truth, head),
+            "psnr_right": right_half_psnr(rgb, truth)}
+
+
+def score_runs(runs: dict, indices: np.ndarray, crop_at_size, test_time: bool) -> dict:
+    """Mean scores of every run (``RUNS``) over ``indices`` against the exact truth: ``{run}_psnr``,
+    ``{run}_psnr_mask``, ``{run}_psnr_right`` (the right half) and, with ``test_time``, the tracked runs'
+    right half after the test-time fit on the truth's left half (``{run}_psnr_right_fitted``)."""
+    import torch
+
+    from nbskit.train.test_time import fit_held_out_frame, right_half_psnr
+
+    exact = runs["exact"].subject
     white = torch.ones(crop_at_size.size, crop_at_size.size, 3)
-    values = {key: [] for key in ("exact_psnr", "tracked_psnr", "exact_psnr_mask", "tracked_psnr_mask")}
+    values: dict[str, list[float]] = {}
     for index in indices:
         truth, head = (torch.from_numpy(array) for array in ground_truth(exact, int(index), crop_at_size))
-        renders = {
-            "exact": exact_run.render(exact.camera_to_world([index])[0], exact.expressions([index])[0],
-                                      exact_intrinsics, white),
-            "tracked": tracked_run.render(tracked.camera_to_world([index])[0], tracked.expressions([index])[0],
-                                          tracked_intrinsics, white),
-        }
-        for name, out in renders.items():
-            rgb = out["rgb"].clamp(0, 1)
-            values[f"{name}_psnr"].append(masked_psnr(rgb, truth, torch.ones_like(head)))
-            values[f"{name}_psnr_mask"].append(masked_psnr(rgb, truth, head))
-    means = {key: float(np.mean(items)) for key, items in values.items()}
-    means["gap_psnr"] = means["exact_psnr"] - means["tracked_psnr"]
-    means["gap_psnr_mask"] = means["exact_psnr_mask"] - means["tracked_psnr_mask"]
-    return means
+        for name, run in runs.items():
+            c2w, w = run.subject.camera_to_world([index])[0], run.subject.expressions([index])[0]
+            # the exact run renders its exact cameras through the tracker's crop
+            intrinsics = cropped_intrinsics(exact.intrinsics, crop_at_size) if name == "exact" else run.intrinsics
+            scores = render_scores(run.render(c2w, w, intrinsics, white)["rgb"], truth, head)
+            if test_time and name != "exact":
+                c2w, w = fit_held_out_frame(run, c2w, w, truth, white, seed=int(index))
+                scores["psnr_right_fitted"] = right_half_psnr(run.render(c2w, w, intrinsics, white)["rgb"], truth)
+            for key, value in scores.items():
+                values.setdefault(f"{name}_{key}", []).append(value)
+    return {key: float(np.mean(items)) for key, items in values.items()}
+
+
+def gaps(means: dict) -> dict:
+    """The tracking gap (exact − tracked) over the whole image and in the mask and, where the right
+    halves were fitted, the share of the right-half gap of the run trained without refinement that the
+    test-time fit closes alone (``closed_fit_only``) and after refinement in training (``closed_refined``)."""
+    result = {"gap_psnr": means["exact_psnr"] - means["tracked_psnr"],
+              "gap_psnr_mask": means["exact_psnr_mask"] - means["tracked_psnr_mask"]}
+    if "plain_psnr_right_fitted" in means:
+        start = means["plain_psnr_right"]
+        gap = means["exact_psnr_right"] - start
+        result.update(gap_right=gap, closed_fit_only=(means["plain_psnr_right_fitted"] - start) / gap,
+                      closed_refined=(means["tracked_psnr_right_fitted"] - start) / gap)
+    return result
 
 
 def seed_rows(work: Path, seed: int, args: argparse.Namespace) -> list[dict]:
@@ -153,24 +190,25 @@ def seed_rows(work: Path, seed: int, args: argparse.Namespace) -> list[dict]:
     from nbskit.train import load_run
 
     if args.evaluate_only:
-        exact_run, tracked_run = (load_run(work / name, device="cpu") for name in ("run_exact", "run_tracked"))
-        if exact_run.step != tracked_run.step:
-            raise SystemExit(f"{work}: the runs stopped at different steps ({exact_run.step}, {tracked_run.step})")
-        exact, tracked_root = exact_run.subject, work / "tracked"
+        runs = {name: load_run(work / folder, device="cpu") for name, folder, _ in RUNS}
+        if len({run.step for run in runs.values()}) > 1:
+            raise SystemExit(f"{work}: the runs stopped at different steps ({[run.step for run in runs.values()]})")
+        tracked_root = work / "tracked"
     else:
         work.mkdir(parents=True, exist_ok=True)
         exact_root, video = synthetic_clip(work, seed, args.frames, args.resolution)
-        exact = Subject.load(exact_root)
-        tracked_root = tracked_subject(work, video, exact)
-        exact_run = trained(exact_root, work / "run_exact", args.preset, args.overrides)
-        tracked_run = trained(tracked_root, work / "run_tracked", args.preset, args.overrides)
+        tracked_root = tracked_subject(work, video, Subject.load(exact_root))
+        subjects = {"exact": exact_root, "tracked": tracked_root, "plain": tracked_root}
+        runs = {name: trained(subjects[name], work / folder, args.preset, args.overrides + refine)
+                for name, folder, refine in RUNS}
     x0, y0, side = Subject.load(tracked_root).extra["tracking"]["crop"]
-    crop = SquareCrop(x0, y0, side, tracked_run.intrinsics.width)  # the tracker's cut at the training size
+    crop = SquareCrop(x0, y0, side, runs["tracked"].intrinsics.width)  # the tracker's cut at the training size
     rows = []
     for split in SPLITS:
-        indices = scored_frames(exact, tracked_run.subject, split)
-        rows.append({"seed": seed, "split": split, "frames": len(indices), "step": exact_run.step,
-                     **score_pair(exact_run, tracked_run, indices, crop)})
+        indices = scored_frames(runs["exact"].subject, runs["tracked"].subject, split)
+        means = score_runs(runs, indices, crop, test_time=split == "test")
+        rows.append({"seed": seed, "split": split, "frames": len(indices), "step": runs["exact"].step,
+                     **means, **gaps(means)})
     (work / "rows.json").write_text(json.dumps(rows, indent=1))
     return rows
 
@@ -185,7 +223,7 @@ def spread_rows(rows: list[dict]) -> list[dict]:
         summary.append(mean)
         for bound, pick in (("min", min), ("max", max)):
             summary.append({"seed": bound, "split": split,
-                            **{key: pick(r[key] for r in chosen) for key in ("gap_psnr", "gap_psnr_mask")}})
+                            **{key: pick(r[key] for r in chosen) for key in GAP_KEYS if key in chosen[0]}})
     return summary
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.paper import run_all
+from bench.paper import results_page, run_all
 from bench.paper.output import MAX_PNG_BYTES
 from bench.paper.profiles import PROFILES
 from bench.paper.training import CURVE_FILE, synthetic_subject
@@ -209,6 +209,13 @@ def test_table2_scores_a_tracked_clip_test_time_refined_with_and_without_its_mas
             assert any(test_masked)  # ...and is scored on the same visible pixels
     text = table2.markdown(result)
     assert "PSNR_RIGHT_HALF_TEST_TIME_REFINED" in text and "| real clip, no masks in training | blend |" in text
+    page = argparse.ArgumentParser()
+    results_page.add_arguments(page)
+    results_page.run(page.parse_args([str(toy["out"]), "--docs", str(tmp_path / "docs"), "--real", str(tmp_path / "out")]))
+    written = (tmp_path / "docs" / "results.md").read_text()
+    real_section = written[written.index("tracked real clips"):]
+    assert f"Commit `{result['git_commit']}`" in real_section and text in real_section
+    assert (tmp_path / "docs" / "img" / "paper_table2_real.png").is_file()
     args = parser.parse_args(["--profile", "toy", "--out", str(tmp_path / "only"), "--work", str(toy["work"]),
                               "--real-only"])
     with pytest.raises(SystemExit, match="needs at least one --real"):

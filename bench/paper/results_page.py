@@ -2,10 +2,13 @@
 
     python -m bench.paper.run_all --quick --out runs/paper/quick
     python -m bench.paper.results_page runs/paper/quick          # then review and commit docs/
+    python -m bench.paper.results_page runs/paper/quick --real runs/paper/real   # and Table 2 on real clips
 
 Every table, verdict and figure on the page comes from the folder's JSON and PNG files, which must
 all come from one run of one commit (checked); the page names that commit, the machine, the
 command and the seeds. Nothing is copied by hand, so the page can only say what the run measured.
+With ``--real``, Table 2's rows for tracked real clips (``python -m bench.paper.table2 --real-only
+--out runs/paper/real --real SUBJECT_DIR ...``, a separate run) follow, with their own provenance.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ Re-run: `python -m bench.paper.run_all --quick` (see `bench/paper/run_all.py` fo
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="the --out folder of `python -m bench.paper.run_all`")
     parser.add_argument("--docs", type=Path, default=REPO_ROOT / "docs", help="docs folder to write (default: docs/)")
+    parser.add_argument("--real", type=Path, metavar="TABLE2_OUT",
+                        help="the --out folder of `python -m bench.paper.table2 --real-only --real ...`")
 
 
 def load_results(folder: Path) -> tuple[dict, dict[str, dict]]:
@@ -93,20 +98,41 @@ def load_results(folder: Path) -> tuple[dict, dict[str, dict]]:
     return summary, claims
 
 
-def provenance_section(summary: dict) -> str:
-    machine = summary["machine"]
+def provenance_lines(result: dict) -> list[str]:
+    """Commit, command and machine of one result file (a claim's or run_all's)."""
+    machine = result["machine"]
     dirty = ("**with uncommitted changes**: the numbers are not reproducible from the commit alone"
-             if summary["git_dirty"] else "clean tree")
+             if result["git_dirty"] else "clean tree")
+    return [
+        f"- Commit `{result['git_commit']}`, code version `{result['code_version']}`; {dirty}.",
+        f"- Command: `{result['command']}`; profile `{result['profile']}`, training seeds {result['seeds']}.",
+        (f"- Machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, torch {machine['torch_version']} with "
+         f"{machine['torch_threads']} threads; GPUs: {', '.join(machine['cuda_devices']) or 'none'}; "
+         f"finished {machine['date_utc']}.")]
+
+
+def provenance_section(summary: dict) -> str:
     load = f"load average {summary['load_average_start']} at the start, {summary['load_average_end']} at the end"
     return "\n".join([
-        "## The run behind these numbers", "",
-        f"- Commit `{summary['git_commit']}`, code version `{summary['code_version']}`; {dirty}.",
-        f"- Command: `{summary['command']}`; profile `{summary['profile']}`, training seeds {summary['seeds']}.",
-        (f"- Machine: {machine['cpu_model']}, {machine['cpu_cores']} cores, torch {machine['torch_version']} with "
-        f"{machine['torch_threads']} threads; GPUs: {', '.join(machine['cuda_devices']) or 'none'}; "
-        f"finished {machine['date_utc']}."),
+        "## The run behind these numbers", "", *provenance_lines(summary),
         (f"- Time: {summary['wall_s'] / 60:.1f} min wall, {summary['cpu_s']:.0f} CPU s of the main process; "
-        f"training by {summary['training']['executor']}; {load}."), ""])
+         f"training by {summary['training']['executor']}; {load}."), ""])
+
+
+def real_clips_section(folder: Path, docs: Path) -> str:
+    """Table 2 on tracked real clips, from a ``table2 --real-only`` output folder."""
+    from bench.paper import table2
+
+    result = output.read_result(folder / f"{table2.CLAIM}.json")
+    target = "paper_table2_real.png"
+    shutil.copyfile(folder / f"{table2.CLAIM}.png", docs / "img" / target)
+    return "\n".join([
+        f"## {TITLES['table2']}: tracked real clips", "",
+        ("Each clip is tracked by `nbskit track` (spread test split) and trained like the synthetic subject, "
+         "refinement on. PSNR_RIGHT_HALF_* score the right half of each test frame as tracked and after the "
+         "test-time fit on its left half; PSNR_HEAD_VISIBLE leaves out what the clip's occluder masks hide. "
+         "A separate run:"), "", *provenance_lines(result), "", table2.markdown(result), "",
+        f"![{target}](img/{target})", ""])
 
 
 def claim_section(name: str, result: dict, docs: Path, folder: Path) -> str:
@@ -124,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     (args.docs / "img").mkdir(parents=True, exist_ok=True)
     sections = [INTRODUCTION, provenance_section(summary)]
     sections += [claim_section(name, claims[name], args.docs, args.results) for name in CLAIMS]
+    if args.real is not None:
+        sections.append(real_clips_section(args.real, args.docs))
     output.write_text(args.docs / "results.md", "\n".join(sections))
     print(f"wrote {args.docs / 'results.md'} and {sum(len(f) for f in FIGURES.values())} figures under "
           f"{args.docs / 'img'} from {args.results} (commit {summary['git_commit']})")
