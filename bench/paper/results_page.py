@@ -128,7 +128,7 @@ def real_clips_section(folder: Path, docs: Path) -> str:
     shutil.copyfile(folder / f"{table2.CLAIM}.png", docs / "img" / target)
     return "\n".join([
         f"## {TITLES['table2']}: tracked real clips", "",
-        ("Each clip is tracked by `nbskit track` (spread test split) and trained like the synthetic subject, "
+        ("Each clip is tracked by `nbskit track` and trained like the synthetic subject, "
          "refinement on. PSNR_RIGHT_HALF_* score the right half of each test frame as tracked and after the "
          "test-time fit on its left half; PSNR_HEAD_VISIBLE leaves out what the clip's occluder masks hide. "
          "A separate run:"), "", *provenance_lines(result), "", table2.markdown(result), "",
