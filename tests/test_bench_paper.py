@@ -207,6 +207,8 @@ def test_table2_scores_a_tracked_clip_test_time_refined_with_and_without_its_mas
             assert any(masked) == (row["subject"] == "real clip")  # the copy trains without the masks...
             test_masked = [frame.ignore_path is not None for frame in trained_on.frames if frame.split == "test"]
             assert any(test_masked)  # ...and is scored on the same visible pixels
+    for summary in result["summaries"][1:]:  # a real clip after the synthetic subject keeps its own metrics
+        assert fitted <= set(summary["blend_minus_concatenate"]) and fitted <= set(summary["models"]["blend"])
     text = table2.markdown(result)
     assert "PSNR_RIGHT_HALF_TEST_TIME_REFINED" in text and "| real clip, no masks in training | blend |" in text
     page = argparse.ArgumentParser()

@@ -140,13 +140,13 @@ def summarise(rows: list[dict], names: list[str]) -> list[dict]:
     for subject in dict.fromkeys(row["subject"] for row in rows):
         per_model = {m: sorted((r for r in rows if (r["subject"], r["model"]) == (subject, m)), key=lambda r: r["seed"])
                      for m in MODELS}
-        names = [n for n in names if n in per_model[MODELS[0]][0]["mean"]]
+        scored = [n for n in names if n in per_model[MODELS[0]][0]["mean"]]  # this subject's metrics only
         summaries.append({
             "subject": subject,
-            "models": {m: {n: seeds.across_seeds([r["mean"][n] for r in per_model[m]]) for n in names} for m in MODELS},
+            "models": {m: {n: seeds.across_seeds([r["mean"][n] for r in per_model[m]]) for n in scored} for m in MODELS},
             "blend_minus_concatenate": {n: seeds.paired_difference([r["mean"][n] for r in per_model["blend"]],
                                                                    [r["mean"][n] for r in per_model["concatenate"]])
-                                        for n in names},
+                                        for n in scored},
         })
     return summaries
 
