@@ -222,3 +222,16 @@ def test_table2_scores_a_tracked_clip_test_time_refined_with_and_without_its_mas
                               "--real-only"])
     with pytest.raises(SystemExit, match="needs at least one --real"):
         table2.run(args)
+
+
+def test_clips_in_folders_of_the_same_name_never_share_a_run(tmp_path):
+    from bench.paper.training import run_directory
+    from nbskit.train.presets import make_config
+
+    config = make_config("cpu-smoke")
+    first, second = tmp_path / "a" / "subject", tmp_path / "b" / "subject"
+    for folder, width in ((first, 64), (second, 96)):
+        folder.mkdir(parents=True)
+        (folder / "transforms.json").write_text(json.dumps({"w": width}))
+    assert run_directory(first, config, tmp_path / "runs") != run_directory(second, config, tmp_path / "runs")
+    assert run_directory(first, config, tmp_path / "runs") == run_directory(first, config, tmp_path / "runs")

@@ -5,8 +5,9 @@ Every run is trained in chunks through the public ``Trainer``; after each chunk 
 as wall clock and as this process's CPU time (all threads): on a shared machine the wall clock is
 inflated by other jobs, the CPU time much less.
 
-Run folders are named after the subject and the whole config (``nbskit.train.run.run_folder``)
-inside a folder named after the code version (``bench.provenance.code_version``), so two claims
+Run folders are named after the subject (its folder name and a hash of its transforms.json, so
+two clips in folders of the same name never share a run) and the whole config
+(``nbskit.train.run.run_folder``) inside a folder named after the code version (``bench.provenance.code_version``), so two claims
 that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share it — the second
 finds ``paper_curve.json`` and trains nothing — while a change to the code never reuses a run, or
 the metrics cached beside it, made by other code. Synthetic subjects are keyed the same way by the
@@ -32,6 +33,7 @@ from nbskit.train.presets import TrainConfig
 CURVE_FILE = "paper_curve.json"
 SNAPSHOT_NAME = "step_{step}.pt"  # under checkpoints/
 SUBJECT_SEED = 0
+SUBJECT_HASH_CHARS = 8
 # What a synthetic subject depends on: its generator, the subject format, head models and cameras.
 SUBJECT_CODE_PATHS = ("nbskit/data", "nbskit/face", "nbskit/geometry", "data")
 
@@ -80,10 +82,13 @@ def runs_root(work: Path, version: str) -> Path:
 
 
 def run_directory(subject_dir: Path, config: TrainConfig, runs: Path) -> Path:
-    """``runs/<subject>_<preset>_<model>_<policy>_<config hash>`` (``runs`` from ``runs_root``)."""
+    """``runs/<subject>_<preset>_<model>_<policy>_<config hash>_<subject hash>`` (``runs`` from
+    ``runs_root``; the subject hash is :func:`nbskit.train.run_guard.subject_fingerprint`'s)."""
     from nbskit.train.run import run_folder
+    from nbskit.train.run_guard import subject_fingerprint
 
-    return run_folder(subject_dir, config, runs)
+    folder = run_folder(subject_dir, config, runs)
+    return folder.with_name(f"{folder.name}_{subject_fingerprint(subject_dir)[:SUBJECT_HASH_CHARS]}")
 
 
 def finished_run(spec, work: Path) -> BenchRun:
