@@ -211,13 +211,20 @@ def test_table2_scores_a_tracked_clip_test_time_refined_with_and_without_its_mas
         assert fitted <= set(summary["blend_minus_concatenate"]) and fitted <= set(summary["models"]["blend"])
     text = table2.markdown(result)
     assert "PSNR_RIGHT_HALF_TEST_TIME_REFINED" in text and "| real clip, no masks in training | blend |" in text
+    assert "| real clip | blend: masks − no masks in training, per seed |" in text
+    by_seed = {(r["subject"], r["model"], r["seed"]): r["mean"]["psnr"] for r in result["rows"]}
+    for clip, model, differences in table2.masks_minus_no_masks(result["rows"], ["psnr"]):
+        paired = [by_seed[(clip, model, s)] - by_seed[(clip + table2.NO_MASKS, model, s)] for s in result["seeds"]]
+        assert clip == "real clip" and math.isclose(differences["psnr"]["mean"], float(np.mean(paired)), abs_tol=1e-9)
     page = argparse.ArgumentParser()
     results_page.add_arguments(page)
-    results_page.run(page.parse_args([str(toy["out"]), "--docs", str(tmp_path / "docs"), "--real", str(tmp_path / "out")]))
+    results_page.run(page.parse_args([str(toy["out"]), "--docs", str(tmp_path / "docs"),
+                                      "--real", str(tmp_path / "out"), "--real", str(tmp_path / "out")]))
     written = (tmp_path / "docs" / "results.md").read_text()
-    real_section = written[written.index("tracked real clips"):]
+    real_section = written[written.index("tracked real clips (clip)"):]
     assert f"Commit `{result['git_commit']}`" in real_section and text in real_section
-    assert (tmp_path / "docs" / "img" / "paper_table2_real.png").is_file()
+    assert real_section.count("tracked real clips (clip)") == 2  # one section per --real folder
+    assert all((tmp_path / "docs" / "img" / name).is_file() for name in ("paper_table2_real.png", "paper_table2_real_2.png"))
     args = parser.parse_args(["--profile", "toy", "--out", str(tmp_path / "only"), "--work", str(toy["work"]),
                               "--real-only"])
     with pytest.raises(SystemExit, match="needs at least one --real"):

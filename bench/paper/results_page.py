@@ -7,8 +7,9 @@
 Every table, verdict and figure on the page comes from the folder's JSON and PNG files, which must
 all come from one run of one commit (checked); the page names that commit, the machine, the
 command and the seeds. Nothing is copied by hand, so the page can only say what the run measured.
-With ``--real``, Table 2's rows for tracked real clips (``python -m bench.paper.table2 --real-only
---out runs/paper/real --real SUBJECT_DIR ...``, a separate run) follow, with their own provenance.
+With ``--real`` (repeatable), Table 2's rows for tracked real clips (``python -m bench.paper.table2
+--real-only --out runs/paper/real --real SUBJECT_DIR ...``, a separate run) follow, each run in its
+own section with its own provenance.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ Re-run: `python -m bench.paper.run_all --quick` (see `bench/paper/run_all.py` fo
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="the --out folder of `python -m bench.paper.run_all`")
     parser.add_argument("--docs", type=Path, default=REPO_ROOT / "docs", help="docs folder to write (default: docs/)")
-    parser.add_argument("--real", type=Path, metavar="TABLE2_OUT",
-                        help="the --out folder of `python -m bench.paper.table2 --real-only --real ...`")
+    parser.add_argument("--real", type=Path, action="append", default=[], metavar="TABLE2_OUT",
+                        help="the --out folder of `python -m bench.paper.table2 --real-only --real ...` "
+                             "(repeatable: one section each, in the order given)")
 
 
 def load_results(folder: Path) -> tuple[dict, dict[str, dict]]:
@@ -119,15 +121,18 @@ def provenance_section(summary: dict) -> str:
          f"training by {summary['training']['executor']}; {load}."), ""])
 
 
-def real_clips_section(folder: Path, docs: Path) -> str:
-    """Table 2 on tracked real clips, from a ``table2 --real-only`` output folder."""
+def real_clips_section(folder: Path, docs: Path, index: int = 0) -> str:
+    """Table 2 on tracked real clips, from a ``table2 --real-only`` output folder (the ``index``-th
+    one given: it names the figure)."""
     from bench.paper import table2
 
     result = output.read_result(folder / f"{table2.CLAIM}.json")
-    target = "paper_table2_real.png"
+    target = "paper_table2_real.png" if index == 0 else f"paper_table2_real_{index + 1}.png"
     shutil.copyfile(folder / f"{table2.CLAIM}.png", docs / "img" / target)
+    clips = [s["subject"].removeprefix("real ") for s in result["summaries"]
+             if s["subject"].startswith("real ") and not s["subject"].endswith(table2.NO_MASKS)]
     return "\n".join([
-        f"## {TITLES['table2']}: tracked real clips", "",
+        f"## {TITLES['table2']}: tracked real clips ({', '.join(clips)})", "",
         ("Each clip is tracked by `nbskit track` and trained like the synthetic subject, "
          "refinement on. PSNR_RIGHT_HALF_* score the right half of each test frame as tracked and after the "
          "test-time fit on its left half; PSNR_HEAD_VISIBLE leaves out what the clip's occluder masks hide. "
@@ -150,8 +155,7 @@ def run(args: argparse.Namespace) -> int:
     (args.docs / "img").mkdir(parents=True, exist_ok=True)
     sections = [INTRODUCTION, provenance_section(summary)]
     sections += [claim_section(name, claims[name], args.docs, args.results) for name in CLAIMS]
-    if args.real is not None:
-        sections.append(real_clips_section(args.real, args.docs))
+    sections += [real_clips_section(folder, args.docs, index) for index, folder in enumerate(args.real)]
     output.write_text(args.docs / "results.md", "\n".join(sections))
     print(f"wrote {args.docs / 'results.md'} and {sum(len(f) for f in FIGURES.values())} figures under "
           f"{args.docs / 'img'} from {args.results} (commit {summary['git_commit']})")

@@ -38,6 +38,7 @@ from nbskit.model import MODEL_KINDS
 
 CLAIM = "table2"
 MODELS = tuple(MODEL_KINDS)
+NO_MASKS = ", no masks in training"  # label suffix of a clip's copy trained without its ignore masks
 PLOTTED_METRICS = ("psnr", "ssim")  # plus the perceptual metric when there is one
 
 
@@ -65,7 +66,7 @@ def real_subjects(folders: list[Path], work: Path) -> list[tuple[str, Path]]:
         subject = Subject.load(folder)
         subjects.append((f"real {subject.root.name}", subject.root.resolve()))
         if any(frame.ignore_path for frame in subject.frames if frame.split == "train"):
-            subjects.append((f"real {subject.root.name}, no masks in training", without_training_masks(subject, work)))
+            subjects.append((f"real {subject.root.name}{NO_MASKS}", without_training_masks(subject, work)))
     return subjects
 
 
@@ -184,20 +185,39 @@ def metric_names(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(name for row in rows for name in row["mean"]))
 
 
+def masks_minus_no_masks(rows: list[dict], names: list[str]) -> list[tuple[str, str, dict]]:
+    """(clip, model, {metric: paired difference over seeds}) of each clip trained with its occluder
+    masks minus its copy trained without them (same seeds, same test frames and visible pixels)."""
+    def per_seed(subject: str, model: str) -> list[dict]:
+        return [r["mean"] for r in sorted(rows, key=lambda r: r["seed"]) if (r["subject"], r["model"]) == (subject, model)]
+
+    subjects = list(dict.fromkeys(row["subject"] for row in rows))
+    return [(subject, model, {n: seeds.paired_difference([m[n] for m in per_seed(subject, model)],
+                                                         [m[n] for m in per_seed(subject + NO_MASKS, model)])
+                              for n in names if n in per_seed(subject, model)[0]})
+            for subject in subjects if subject + NO_MASKS in subjects for model in MODELS]
+
+
 def markdown(result: dict) -> str:
-    """Per subject: each model over seeds, the paired differences, and the paper's rows (a metric a
-    subject was not scored with is left blank)."""
+    """Per subject: each model over seeds, the paired differences (blend − concatenate; masks − no
+    masks for a clip trained both ways), and the paper's rows (a metric a subject was not scored
+    with is left blank)."""
     names = metric_names(result["rows"])
     header = ["subject", "model", "seeds", *[name.upper() for name in names]]
+
+    def difference_row(subject: str, label: str, differences: dict) -> list:
+        return [subject, f"{label}, per seed", len(result["seeds"]),
+                *[seeds.format_difference(differences[n], 4) if n in differences else "" for n in names]]
+
     rows = []
     for summary in result["summaries"]:
         for model in MODELS:
             scores = summary["models"][model]
             rows.append([summary["subject"], model, len(result["seeds"]),
                          *[seeds.format_spread(scores[n]) if n in scores else "" for n in names]])
-        differences = summary["blend_minus_concatenate"]
-        rows.append([summary["subject"], "blend − concatenate, per seed", len(result["seeds"]),
-                     *[seeds.format_difference(differences[n], 4) if n in differences else "" for n in names]])
+        rows.append(difference_row(summary["subject"], "blend − concatenate", summary["blend_minus_concatenate"]))
+    for subject, model, differences in masks_minus_no_masks(result["rows"], names):
+        rows.append(difference_row(subject, f"{model}: masks − no masks in training", differences))
     for method, label in (("ours", "paper: NeRFBlendShape"), ("nerface", "paper: NerFACE (concatenate-style)")):
         rows.append(["real videos (paper)", label, "", *[paper_cell(method, n) for n in names]])
     return f"{output.markdown_table(header, rows)}\n\nPaper values: {result['paper']['source']}."
