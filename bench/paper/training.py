@@ -5,16 +5,16 @@ Every run is trained in chunks through the public ``Trainer``; after each chunk 
 as wall clock and as this process's CPU time (all threads): on a shared machine the wall clock is
 inflated by other jobs, the CPU time much less.
 
-Run folders are named after the subject (its folder name and a hash of its transforms.json, so
-two clips in folders of the same name never share a run) and the whole config
-(``nbskit.train.run.run_folder``) inside a folder named after the code version (``bench.provenance.code_version``), so two claims
-that need the same run (Table 2 and Fig. 8 both train blend and concatenate) share it — the second
-finds ``paper_curve.json`` and trains nothing — while a change to the code never reuses a run, or
-the metrics cached beside it, made by other code. Synthetic subjects are keyed the same way by the
-code that makes them. Every run also keeps its checkpoint from the start of stage 3, from which
-Fig. 12 branches a run without the perceptual loss. The curves are measured on the subject's
-validation frames when it has them (``Trainer.eval_frames``); test frames are left for the
-reported numbers.
+Run folders are named after the subject (its folder name and a hash of its transforms.json, so two
+clips in folders of the same name never share a run) and the whole config
+(``nbskit.train.run.run_folder``) inside a folder named after the code version
+(``bench.provenance.code_version``), so two claims that need the same run (Table 2 and Fig. 8 both
+train blend and concatenate) share it — the second finds ``paper_curve.json`` and trains nothing —
+while a change to the code never reuses a run, or the metrics cached beside it, made by other code.
+Synthetic subjects are keyed the same way by the code that makes them. Every run also keeps its
+checkpoint from the start of stage 3, from which Fig. 12 branches a run without the perceptual loss.
+The curves are measured on the subject's validation frames when it has them
+(``Trainer.eval_frames``); test frames are left for the reported numbers.
 """
 
 from __future__ import annotations
