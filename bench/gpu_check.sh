@@ -12,7 +12,7 @@
 # 2. On the GPU machine, from a copy of the checkout that includes the ignored folders .whl, .gl
 #    and runs/gpu_carry, with a 600 s limit:
 #        bash bench/gpu_check.sh
-#    The script stops itself after GPU_CHECK_BUDGET_S (540 s): about 11 of a 15-minute GPU session
+#    The script stops itself after GPU_CHECK_BUDGET_S (540 s): about 11 of 15 minutes of GPU time
 #    with the machine's start. Results come back under $OUT: summary.json (every step's status, rc and
 #    seconds, the card, the key numbers; rewritten after each step), gpu_check.log (all output),
 #    build_cuda.log (the compiler log, if the build failed) and logs.tar.gz (per-step logs and
