@@ -10,7 +10,8 @@ network lowers its raw output far enough, softplus has no gradient left and the 
 recovers: its renders are the background alone. This trains in memory (nothing is written but
 ``--out``) and prints, at each of ``--steps``, the 5th/50th/95th percentiles of the raw density
 output at uniform points of the head box (neutral expression), the fraction of the density
-network's last hidden units that are active, and the occupied fraction of the grid.
+network's last hidden units that are active, and the occupied fraction of the grid; first, the
+share of the frame the head mask covers (mean over the training frames).
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def probe(trainer, points) -> dict:
             "occupied": trainer.occupancy.occupied_fraction()}
 
 
+def head_share(subject) -> float:
+    """Mean fraction of a training frame's pixels inside its head mask."""
+    import numpy as np
+
+    return float(np.mean([(subject.load_mask(i) > 0.5).mean() for i in subject.indices("train")]))
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -59,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from nbskit.train.trainer import Trainer
 
     config = make_config(args.preset, [f"model={args.model}", f"seed={args.seed}", *args.overrides])
-    trainer = Trainer(Subject.load(args.subject), config, None, progress=False)
+    subject = Subject.load(args.subject)
+    share = head_share(subject)
+    print(f"head mask: {share:.1%} of a training frame on average", flush=True)
+    trainer = Trainer(subject, config, None, progress=False)
     box = trainer.model.aabb.cpu()
     points = box[0] + torch.rand(PROBE_POINTS, 3, generator=torch.Generator().manual_seed(0)) * (box[1] - box[0])
     rows = []
@@ -70,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"step {trainer.step:4d}: raw density p5 {low:7.2f}  p50 {middle:7.2f}  p95 {high:7.2f}   "
               f"active hidden {rows[-1]['active_hidden']:.3f}   occupied {rows[-1]['occupied']:.3f}", flush=True)
     if args.out is not None:
-        print(f"wrote {write_results(args.out, {'subject': str(args.subject), 'model': args.model, 'rows': rows})}")
+        print(f"wrote {write_results(args.out, {'subject': str(args.subject), 'model': args.model, 'head_share': share, 'rows': rows})}")
     return 0
 
 

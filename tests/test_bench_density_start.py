@@ -18,7 +18,9 @@ def test_density_probe_follows_training_and_writes_its_rows(tmp_path):
     args = parser.parse_args([str(subject), "--preset", "cpu-smoke", "--steps", "3", "0", "--set",
                               "perceptual_weight=0", "--out", str(tmp_path / "density.json")])
     assert density_start.run(args) == 0
-    rows = json.loads((tmp_path / "density.json").read_text())["rows"]
+    written = json.loads((tmp_path / "density.json").read_text())
+    assert 0 < written["head_share"] < 1
+    rows = written["rows"]
     assert [row["step"] for row in rows] == [0, 3]
     for row in rows:
         low, middle, high = row["raw_density_quantiles"].values()
