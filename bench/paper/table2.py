@@ -188,14 +188,16 @@ def metric_names(rows: list[dict]) -> list[str]:
 def masks_minus_no_masks(rows: list[dict], names: list[str]) -> list[tuple[str, str, dict]]:
     """(clip, model, {metric: paired difference over seeds}) of each clip trained with its occluder
     masks minus its copy trained without them (same seeds, same test frames and visible pixels)."""
-    def per_seed(subject: str, model: str) -> list[dict]:
-        return [r["mean"] for r in sorted(rows, key=lambda r: r["seed"]) if (r["subject"], r["model"]) == (subject, model)]
-
-    subjects = list(dict.fromkeys(row["subject"] for row in rows))
-    return [(subject, model, {n: seeds.paired_difference([m[n] for m in per_seed(subject, model)],
-                                                         [m[n] for m in per_seed(subject + NO_MASKS, model)])
-                              for n in names if n in per_seed(subject, model)[0]})
-            for subject in subjects if subject + NO_MASKS in subjects for model in MODELS]
+    per_seed: dict[tuple[str, str], list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["seed"]):
+        per_seed.setdefault((row["subject"], row["model"]), []).append(row["mean"])
+    differences = []
+    for (subject, model), masked in per_seed.items():
+        unmasked = per_seed.get((subject + NO_MASKS, model))
+        if unmasked is not None:
+            differences.append((subject, model, {n: seeds.paired_difference([m[n] for m in masked], [m[n] for m in unmasked])
+                                                 for n in names if n in masked[0]}))
+    return differences
 
 
 def markdown(result: dict) -> str:
